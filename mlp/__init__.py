@@ -1,0 +1,34 @@
+"""A small, correct and fast multilayer perceptron in NumPy.
+
+The package knows nothing about the pipeline: it never reads params.yaml or the
+command line, and every function takes plain values.
+"""
+
+from mlp.activations import ACTIVATIONS
+from mlp.layers import INITIALIZERS, Dense
+from mlp.losses import softmax_cross_entropy
+from mlp.model import MLP
+from mlp.optimizers import OPTIMIZERS, SGD, Adam, make_optimizer
+from mlp.persistence import ModelFileError, load_model, save_model
+from mlp.schedules import SCHEDULES, learning_rate_at
+from mlp.train import TrainingDivergedError, evaluate, fit
+
+__all__ = [
+    "ACTIVATIONS",
+    "INITIALIZERS",
+    "MLP",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "SGD",
+    "Adam",
+    "Dense",
+    "ModelFileError",
+    "TrainingDivergedError",
+    "evaluate",
+    "fit",
+    "learning_rate_at",
+    "load_model",
+    "make_optimizer",
+    "save_model",
+    "softmax_cross_entropy",
+]

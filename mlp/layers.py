@@ -1,0 +1,88 @@
+"""The fully connected layer, its weight initialisations, and inverted dropout.
+
+A `Dense` layer computes a = activation(X @ W + b). Its backward pass stores dW and db and
+returns dX; it never changes W or b (updating is the optimizer's job), so every gradient of
+a step is computed from the weights that produced the forward pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from mlp.activations import ACTIVATIONS
+
+
+def he_normal(fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
+    """He et al. 2015 for ReLU-like units: N(0, 2 / fan_in), keeps activations' variance."""
+    return rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)
+
+
+def glorot_normal(fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
+    """Glorot & Bengio 2010 for tanh or sigmoid: N(0, 2 / (fan_in + fan_out))."""
+    return rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / (fan_in + fan_out))
+
+
+INITIALIZERS: dict[str, Callable[[int, int, np.random.Generator], np.ndarray]] = {
+    "he": he_normal,
+    "glorot": glorot_normal,
+}
+
+
+class Dense:
+    """A fully connected layer with an optional activation (None = linear).
+
+    Parameters
+    ----------
+    W : (fan_in, fan_out) weights; b : (fan_out,) biases. Both are used, not copied.
+    activation : a name from ACTIVATIONS, or None for the linear output layer.
+    needs_input_grad : False for the first layer, whose dX nobody uses (saves one matmul).
+    """
+
+    def __init__(
+        self,
+        W: np.ndarray,
+        b: np.ndarray,
+        activation: str | None = None,
+        needs_input_grad: bool = True,
+    ) -> None:
+        assert W.ndim == 2 and b.shape == (W.shape[1],) and W.dtype == b.dtype
+        self.W = W
+        self.b = b
+        self.activation = activation
+        self.needs_input_grad = needs_input_grad
+        self.dW = np.zeros_like(W)
+        self.db = np.zeros_like(b)
+        self._X: np.ndarray | None = None  # the input, for dW
+        self._a: np.ndarray | None = None  # the output, for the activation's derivative
+
+    def forward(self, X: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Return activation(X @ W + b), shape (n_samples, fan_out), written into `out` if given."""
+        z = np.matmul(X, self.W, out=out)
+        z += self.b
+        if self.activation is not None:
+            ACTIVATIONS[self.activation].forward(z, z)
+        self._X, self._a = X, z
+        return z
+
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        """Store dW, db from d loss / d output (n_samples, fan_out); return dX or None."""
+        assert self._X is not None and self._a is not None, "backward() before forward()"
+        dz = dout
+        if self.activation is not None:
+            dz = dout * ACTIVATIONS[self.activation].grad_from_output(self._a)
+        np.matmul(self._X.T, dz, out=self.dW)
+        np.sum(dz, axis=0, out=self.db)
+        if not self.needs_input_grad:
+            return None
+        return dz @ self.W.T
+
+
+def dropout_mask(shape: tuple[int, ...], rate: float, rng: np.random.Generator, dtype: np.dtype) -> np.ndarray:
+    """Inverted dropout: keep each unit with probability 1 - rate and scale kept ones by 1/(1 - rate).
+
+    The scaling keeps each unit's expected value, so prediction needs no rescaling.
+    """
+    keep = 1.0 - rate
+    return (rng.random(shape, dtype=np.float32) < keep).astype(dtype) * dtype.type(1.0 / keep)

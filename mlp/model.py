@@ -1,0 +1,175 @@
+"""The multilayer perceptron: a stack of Dense layers, its loss and its gradients.
+
+Saving and loading live in persistence.py; the training loop in train.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from mlp.activations import ACTIVATIONS
+from mlp.layers import INITIALIZERS, Dense, dropout_mask
+from mlp.losses import softmax_cross_entropy
+from mlp.validation import check_choice, check_features, check_fraction, check_layer_sizes
+
+DTYPES = ("float32", "float64")
+
+
+class MLP:
+    """A multilayer perceptron with `activation` hidden layers and a linear output layer.
+
+    Parameters
+    ----------
+    layer_sizes : sizes from input to output, e.g. [784, 128, 64, 10].
+    rng : the Generator that draws the initial weights.
+    activation : a name from ACTIVATIONS ("relu" by default).
+    init : "he" (default, for ReLU) or "glorot" (for tanh and sigmoid).
+    dtype : "float32" (default, fast) or "float64" (for gradient checks).
+    dropout : probability of dropping each hidden unit while training; 0 disables it.
+    """
+
+    def __init__(
+        self,
+        layer_sizes: Sequence[int],
+        rng: np.random.Generator,
+        activation: str = "relu",
+        init: str = "he",
+        dtype: str = "float32",
+        dropout: float = 0.0,
+    ) -> None:
+        self.layer_sizes = check_layer_sizes(layer_sizes)
+        check_choice("activation", activation, ACTIVATIONS)
+        check_choice("init", init, INITIALIZERS)
+        check_choice("dtype", dtype if isinstance(dtype, str) else np.dtype(dtype).name, DTYPES)
+        check_fraction("dropout", dropout)
+        self.activation, self.init, self.dropout = activation, init, float(dropout)
+        self.dtype = np.dtype(dtype)
+        weights = [
+            INITIALIZERS[init](fan_in, fan_out, rng).astype(self.dtype)
+            for fan_in, fan_out in zip(self.layer_sizes[:-1], self.layer_sizes[1:])
+        ]
+        biases = [np.zeros(W.shape[1], dtype=self.dtype) for W in weights]
+        self._build(weights, biases)
+
+    @classmethod
+    def from_weights(
+        cls,
+        weights: Sequence[np.ndarray],
+        biases: Sequence[np.ndarray],
+        activation: str = "relu",
+        init: str = "he",
+        dropout: float = 0.0,
+    ) -> MLP:
+        """Rebuild a model around existing arrays (used by load_model); arrays are used as is."""
+        model = cls.__new__(cls)
+        model.layer_sizes = [weights[0].shape[0]] + [W.shape[1] for W in weights]
+        model.activation, model.init, model.dropout = activation, init, float(dropout)
+        model.dtype = weights[0].dtype
+        model._build(list(weights), list(biases))
+        return model
+
+    def _build(self, weights: list[np.ndarray], biases: list[np.ndarray]) -> None:
+        n_layers = len(weights)
+        self.layers = [
+            Dense(
+                W,
+                b,
+                activation=self.activation if i < n_layers - 1 else None,
+                needs_input_grad=i > 0,
+            )
+            for i, (W, b) in enumerate(zip(weights, biases))
+        ]
+        self._masks: list[np.ndarray | None] = [None] * n_layers
+
+    @property
+    def n_features(self) -> int:
+        return self.layer_sizes[0]
+
+    @property
+    def n_classes(self) -> int:
+        return self.layer_sizes[-1]
+
+    @property
+    def n_parameters(self) -> int:
+        """The number of trainable scalars (weights and biases)."""
+        return sum(layer.W.size + layer.b.size for layer in self.layers)
+
+    def parameters(self) -> list[np.ndarray]:
+        """[W0, b0, W1, b1, ...]: the arrays an optimizer updates in place."""
+        return [array for layer in self.layers for array in (layer.W, layer.b)]
+
+    def gradients(self) -> list[np.ndarray]:
+        """[dW0, db0, dW1, db1, ...] from the last backward(), in parameters() order."""
+        return [array for layer in self.layers for array in (layer.dW, layer.db)]
+
+    def forward(self, X: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Logits (n_samples, n_classes) for X (n_samples, n_features) of the model's dtype.
+
+        With an `rng` and dropout > 0 this is a training pass: hidden units are dropped.
+        """
+        a = X
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            a = layer.forward(a)
+            if rng is not None and self.dropout > 0 and i < last:
+                mask = dropout_mask(a.shape, self.dropout, rng, self.dtype)
+                a *= mask
+                self._masks[i] = mask
+            else:
+                self._masks[i] = None
+        return a
+
+    def backward(self, dlogits: np.ndarray, weight_decay: float = 0.0) -> None:
+        """Store every layer's dW and db from d loss / d logits; weights stay unchanged.
+
+        `weight_decay` adds the gradient of 0.5 * weight_decay * sum(W**2) (biases exempt).
+        """
+        dout: np.ndarray | None = dlogits
+        for i in range(len(self.layers) - 1, -1, -1):
+            assert dout is not None
+            mask = self._masks[i]
+            if mask is not None:
+                dout = dout * mask
+            dout = self.layers[i].backward(dout)
+        if weight_decay:
+            for layer in self.layers:
+                layer.dW += layer.W * self.dtype.type(weight_decay)
+
+    def loss_and_gradients(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        weight_decay: float = 0.0,
+        rng: np.random.Generator | None = None,
+    ) -> float:
+        """One forward and backward pass on a batch; returns its loss (L2 penalty included).
+
+        The gradients are then available from gradients(). X must already have the model's
+        dtype and y be int class indices; train.fit checks both once per run.
+        """
+        loss, dlogits = softmax_cross_entropy(self.forward(X, rng), y)
+        self.backward(dlogits, weight_decay)
+        if weight_decay:
+            loss += 0.5 * weight_decay * sum(float(np.sum(layer.W * layer.W)) for layer in self.layers)
+        return loss
+
+    def predict_logits(self, X: npt.ArrayLike, batch_size: int = 4096) -> np.ndarray:
+        """Logits (n_samples, n_classes) without dropout, computed in chunks to bound memory."""
+        X = check_features(X, self.n_features).astype(self.dtype, copy=False)
+        chunks = [self.forward(X[i : i + batch_size]).copy() for i in range(0, len(X), batch_size)]
+        if not chunks:
+            return np.zeros((0, self.n_classes), dtype=self.dtype)
+        return np.concatenate(chunks)
+
+    def predict_proba(self, X: npt.ArrayLike) -> np.ndarray:
+        """Class probabilities (n_samples, n_classes): the softmax of the logits."""
+        logits = self.predict_logits(X)
+        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    def predict(self, X: npt.ArrayLike) -> np.ndarray:
+        """The most likely class (n_samples,) for each row of X."""
+        return np.argmax(self.predict_logits(X), axis=1)

@@ -1,0 +1,156 @@
+"""The training loop (`fit`) and the evaluation of a model on a labelled set (`evaluate`).
+
+All randomness (shuffling, dropout, augmentation) comes from the Generator the caller passes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import numpy.typing as npt
+
+from mlp.losses import softmax_cross_entropy
+from mlp.model import MLP
+from mlp.optimizers import SGD, Adam
+from mlp.schedules import learning_rate_at
+from mlp.validation import check_features, check_labels, check_positive
+
+EvalSets = Mapping[str, tuple[npt.ArrayLike, npt.ArrayLike]]
+Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss or a weight stopped being finite; the model is unusable."""
+
+
+def evaluate(model: MLP, X: npt.ArrayLike, y: npt.ArrayLike) -> dict[str, float]:
+    """Mean cross-entropy and accuracy of `model` on (X, y), without dropout.
+
+    Parameters
+    ----------
+    X : (n_samples, n_features) array; y : (n_samples,) int labels.
+
+    Returns
+    -------
+    {"loss": float, "accuracy": float}
+    """
+    X = check_features(X, model.n_features)
+    y = check_labels(y, len(X), model.n_classes)
+    logits = model.predict_logits(X)
+    loss, _ = softmax_cross_entropy(logits, y)
+    accuracy = float(np.mean(np.argmax(logits, axis=1) == y))
+    return {"loss": loss, "accuracy": accuracy}
+
+
+def fit(
+    model: MLP,
+    X: npt.ArrayLike,
+    y: npt.ArrayLike,
+    *,
+    optimizer: SGD | Adam,
+    rng: np.random.Generator,
+    epochs: int,
+    batch_size: int,
+    weight_decay: float = 0.0,
+    schedule: str = "constant",
+    step_size: int = 30,
+    gamma: float = 0.1,
+    eval_sets: EvalSets | None = None,
+    augment: Augment | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> list[dict[str, float]]:
+    """Train `model` in place with mini-batches and return the per-epoch history.
+
+    Each epoch shuffles the training set once with `rng`, runs the mini-batches, then
+    evaluates the model on every set in `eval_sets` (e.g. {"train": (X, y), "test": ...}).
+
+    Parameters
+    ----------
+    X : (n_samples, n_features) training inputs; y : (n_samples,) int labels.
+    optimizer : built on model.parameters(); its learning rate is the schedule's base.
+    rng : Generator for shuffling, dropout and `augment`.
+    epochs, batch_size : positive ints; the last batch of an epoch may be smaller.
+    weight_decay : L2 coefficient (the loss gains 0.5 * weight_decay * sum W^2).
+    schedule, step_size, gamma : the learning-rate schedule (see schedules.py).
+    augment : optional function (X_batch, rng) -> new X_batch applied to training batches.
+    on_epoch : called with each epoch's record, e.g. to show progress.
+
+    Returns
+    -------
+    One record per epoch: epoch (1-based), learning_rate, loss (mean training mini-batch
+    loss), and `<set>_loss`, `<set>_accuracy` for each evaluation set.
+
+    Raises
+    ------
+    TrainingDivergedError as soon as a batch loss or, at the end of an epoch, a weight is
+    not finite. The model is then unusable and must not be saved.
+    """
+    X = check_features(X, model.n_features).astype(model.dtype, copy=False)
+    y = check_labels(y, len(X), model.n_classes)
+    check_positive("epochs", epochs, integer=True)
+    check_positive("batch_size", batch_size, integer=True)
+    if batch_size > len(X):
+        raise ValueError(f"batch_size {batch_size} is larger than the {len(X)} training samples")
+    if weight_decay < 0 or not math.isfinite(weight_decay):
+        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+    checked_sets = {
+        name: (
+            check_features(X_eval, model.n_features, f"{name} X").astype(model.dtype, copy=False),
+            check_labels(y_eval, np.shape(X_eval)[0], model.n_classes, f"{name} y"),
+        )
+        for name, (X_eval, y_eval) in (eval_sets or {}).items()
+    }
+    base_learning_rate = optimizer.learning_rate
+    history = []
+    for epoch in range(epochs):
+        optimizer.learning_rate = learning_rate_at(schedule, base_learning_rate, epoch, epochs, step_size, gamma)
+        loss = _train_one_epoch(model, X, y, optimizer, rng, batch_size, weight_decay, augment, epoch)
+        if not all(np.isfinite(p).all() for p in model.parameters()):
+            raise _diverged(f"a weight is not finite after epoch {epoch + 1}", optimizer.learning_rate)
+        record = {"epoch": epoch + 1, "learning_rate": optimizer.learning_rate, "loss": loss}
+        for name, (X_eval, y_eval) in checked_sets.items():
+            scores = evaluate(model, X_eval, y_eval)
+            record[f"{name}_loss"], record[f"{name}_accuracy"] = scores["loss"], scores["accuracy"]
+        history.append(record)
+        if on_epoch is not None:
+            on_epoch(record)
+    return history
+
+
+def _train_one_epoch(
+    model: MLP,
+    X: np.ndarray,
+    y: np.ndarray,
+    optimizer: SGD | Adam,
+    rng: np.random.Generator,
+    batch_size: int,
+    weight_decay: float,
+    augment: Augment | None,
+    epoch: int,
+) -> float:
+    """One pass over a shuffled copy of (X, y); returns the sample-weighted mean batch loss."""
+    order = rng.permutation(len(X))
+    # One gather per epoch, then contiguous slices: cheaper than fancy-indexing every batch.
+    X_shuffled, y_shuffled = X[order], y[order]
+    total_loss = 0.0
+    for step, start in enumerate(range(0, len(X), batch_size)):
+        X_batch = X_shuffled[start : start + batch_size]
+        y_batch = y_shuffled[start : start + batch_size]
+        if augment is not None:
+            X_batch = augment(X_batch, rng)
+        loss = model.loss_and_gradients(X_batch, y_batch, weight_decay, rng)
+        if not math.isfinite(loss):
+            # A weight that overflowed in the previous update shows up here, one step later.
+            raise _diverged(f"the loss is {loss} at epoch {epoch + 1}, step {step + 1}", optimizer.learning_rate)
+        optimizer.step(model.gradients())
+        total_loss += loss * len(y_batch)
+    return total_loss / len(X)
+
+
+def _diverged(what: str, learning_rate: float) -> TrainingDivergedError:
+    return TrainingDivergedError(
+        f"training diverged: {what} (learning rate {learning_rate:g}); "
+        f"lower the learning rate, e.g. to {learning_rate / 10:g}"
+    )
