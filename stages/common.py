@@ -1,0 +1,108 @@
+"""What every stage shares: atomic JSON/CSV writers, progress output and clean failure.
+
+`run_stage(main)` turns the errors we expect (bad params, bad data, a diverged run, a full
+disk) into one message on stderr and exit status 1, Ctrl-C into 130 and SIGTERM into 143.
+Outputs are written atomically (mlp.atomic), so an interrupted stage leaves no partial file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import signal
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from mlp import ModelFileError, TrainingDivergedError
+from mlp.atomic import atomic_open
+
+FLOAT_DIGITS = 6  # tracked files round floats so reruns and diffs stay stable and readable
+
+
+class StageError(RuntimeError):
+    """A stage cannot go on; the message names the problem and the fix."""
+
+
+def rounded(value: Any) -> Any:
+    """Round floats (also inside dicts and lists) to FLOAT_DIGITS significant decimals."""
+    if isinstance(value, float):
+        return round(value, FLOAT_DIGITS)
+    if isinstance(value, dict):
+        return {key: rounded(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [rounded(item) for item in value]
+    return value
+
+
+def write_json(path: str | Path, data: Mapping[str, Any]) -> None:
+    """Write `data` as sorted, rounded, indented JSON, atomically."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path, "w", encoding="utf-8") as handle:
+        json.dump(rounded(dict(data)), handle, indent=2, sort_keys=True)
+        handle.write("\n")
+
+
+def write_csv(path: str | Path, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> None:
+    """Write rows (dicts) as CSV with the given column order, floats rounded, atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rounded(dict(row)) for row in rows)
+    write_text(path, buffer.getvalue())
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write text atomically, creating the parent folder."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+EXPECTED_ERRORS = (StageError, ValueError, TrainingDivergedError, ModelFileError, OSError)
+
+
+def run_stage(main: Callable[[], None], name: str) -> None:
+    """Run a stage's main(); expected failures become one clear message and a non-zero exit."""
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        main()
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted; no partial output was kept", file=sys.stderr)
+        sys.exit(130)
+    except EXPECTED_ERRORS as error:
+        print(f"{name}: error: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # SystemExit unwinds the stack, so atomic_open's cleanup removes temporary files.
+    print("terminated; no partial output was kept", file=sys.stderr)
+    sys.exit(128 + signum)
+
+
+class EpochProgress:
+    """Progress over epochs: a tqdm bar on a terminal, else one line every `every` epochs."""
+
+    def __init__(self, total: int, label: str, every: int = 10) -> None:
+        self.total, self.label, self.every = total, label, every
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=label, unit="epoch", file=sys.stderr)
+
+    def __call__(self, record: Mapping[str, float]) -> None:
+        figures = " ".join(
+            f"{key} {record[key]:.4f}" for key in ("loss", "train_accuracy", "test_accuracy") if key in record
+        )
+        if self.bar is not None:
+            self.bar.set_postfix_str(figures, refresh=False)
+            self.bar.update(1)
+            if record["epoch"] == self.total:
+                self.bar.close()
+        elif record["epoch"] % self.every == 0 or record["epoch"] in (1, self.total):
+            print(f"{self.label} epoch {int(record['epoch'])}/{self.total} {figures}", file=sys.stderr, flush=True)

@@ -1,0 +1,54 @@
+"""The prepared data set on disk: one .npz per split with X (float32) and y (uint8).
+
+Files are written atomically and read with allow_pickle=False; reading checks shapes,
+dtypes, finiteness and labels so that bad arrays never reach training.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from mlp.atomic import atomic_open
+from stages.common import StageError
+
+N_CLASSES = 10
+
+
+def save_split(folder: str | Path, split: str, X: np.ndarray, y: np.ndarray) -> None:
+    """Write data/prepared/<split>.npz holding X (n, n_features) float32 and y (n,) uint8."""
+    assert X.ndim == 2 and y.shape == (len(X),)
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    with atomic_open(Path(folder) / f"{split}.npz", "wb") as handle:
+        np.savez(handle, X=X.astype(np.float32, copy=False), y=y.astype(np.uint8, copy=False))
+
+
+def load_split(folder: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Read and check one prepared split; raise StageError naming the file and the fix."""
+    path = Path(folder) / f"{split}.npz"
+    fix = "rerun `dvc repro prepare` (or delete data/prepared first)"
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            X, y = archive["X"], archive["y"]
+    except FileNotFoundError:
+        raise StageError(f"{path} is missing; {fix}") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        raise StageError(f"{path} is unreadable or corrupt ({error}); {fix}") from None
+    problem = _problem(X, y)
+    if problem:
+        raise StageError(f"{path}: {problem}; {fix}")
+    return X, y.astype(np.int64)
+
+
+def _problem(X: np.ndarray, y: np.ndarray) -> str | None:
+    if X.dtype != np.float32 or X.ndim != 2 or X.shape[0] == 0:
+        return f"X must be a non-empty 2-D float32 array, got {X.dtype} {X.shape}"
+    if y.dtype != np.uint8 or y.shape != (X.shape[0],):
+        return f"y must be {X.shape[0]} uint8 labels, got {y.dtype} {y.shape}"
+    if not np.isfinite(X).all():
+        return "X contains NaN or inf"
+    if y.max() >= N_CLASSES:
+        return f"y holds label {y.max()}, outside 0..{N_CLASSES - 1}"
+    return None

@@ -1,0 +1,73 @@
+"""Evaluate stage: test metrics JSON, actual/predicted CSV and classification report per model.
+
+Usage (from dvc.yaml): python -m stages.evaluate ARCH PREPARED MODEL METRICS PREDICTIONS REPORT
+Scores come from scikit-learn; every architecture's metrics file has the same keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import classification_report, precision_recall_fscore_support
+
+import mlp
+from stages.common import StageError, run_stage, write_csv, write_json, write_text
+from stages.data import N_CLASSES, load_split
+
+
+def score(model: mlp.MLP, X: np.ndarray, y: np.ndarray) -> tuple[dict[str, Any], np.ndarray]:
+    """Test metrics (flat summary plus per-class scores) and the predicted labels."""
+    summary = mlp.evaluate(model, X, y)
+    predicted = model.predict(X)
+    labels = list(range(N_CLASSES))
+    metrics: dict[str, Any] = {"accuracy": summary["accuracy"], "loss": summary["loss"], "n_samples": len(y)}
+    for average in ("macro", "weighted"):
+        precision, recall, f1, _ = precision_recall_fscore_support(
+            y, predicted, labels=labels, average=average, zero_division=0
+        )
+        metrics.update({f"{average}_precision": precision, f"{average}_recall": recall, f"{average}_f1": f1})
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y, predicted, labels=labels, average=None, zero_division=0
+    )
+    metrics["per_class"] = {
+        str(label): {
+            "precision": float(precision[label]),
+            "recall": float(recall[label]),
+            "f1": float(f1[label]),
+            "support": int(support[label]),
+        }
+        for label in labels
+    }
+    return {key: float(value) if isinstance(value, np.floating) else value for key, value in metrics.items()}, predicted
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    for name in ("arch", "prepared", "model", "metrics", "predictions", "report"):
+        parser.add_argument(name)
+    args = parser.parse_args()
+
+    try:
+        model, _ = mlp.load_model(args.model)
+    except mlp.ModelFileError as error:
+        raise StageError(f"{error}; rebuild it with `dvc repro --force train@{args.arch}`") from None
+    X_test, y_test = load_split(args.prepared, "test")
+    metrics, predicted = score(model, X_test, y_test)
+    write_json(args.metrics, metrics)
+    write_csv(
+        args.predictions,
+        ["actual", "predicted"],
+        ({"actual": int(a), "predicted": int(p)} for a, p in zip(y_test, predicted)),
+    )
+    report = classification_report(y_test, predicted, labels=list(range(N_CLASSES)), digits=4, zero_division=0)
+    write_text(args.report, f"Classification report: {args.arch}\n\n{report}")
+    print(
+        f"evaluate@{args.arch}: test accuracy {metrics['accuracy']:.4f}, "
+        f"loss {metrics['loss']:.4f}, macro F1 {metrics['macro_f1']:.4f}"
+    )
+
+
+if __name__ == "__main__":
+    run_stage(main, "evaluate")

@@ -1,0 +1,104 @@
+"""Prepare stage: MNIST IDX files -> normalised, split arrays in data/prepared/ (train, test, val).
+
+The default is the reference notebook's recipe: the first 10,000 training images, pixels / 255,
+and an 80/20 train_test_split with random_state 42. The official split (60,000 / 10,000), a
+validation set carved out of the training part, and standardisation are options.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from stages.common import StageError, run_stage
+from stages.data import save_split
+from stages.idx import load_mnist_split
+from stages.params import load_params
+
+Split = tuple[np.ndarray, np.ndarray]
+
+
+def split_data(
+    train: Split,
+    test: Split,
+    *,
+    split: str,
+    subset: int | None,
+    test_fraction: float,
+    validation_size: int,
+    random_state: int,
+) -> dict[str, Split]:
+    """Select and split raw (images, labels) into {"train", "test"[, "val"]} (still uint8)."""
+    images, labels = train
+    if subset is not None and subset > len(images):
+        raise StageError(f"prepare.subset is {subset} but MNIST has only {len(images)} training images")
+    images, labels = images[:subset], labels[:subset]
+    if split == "notebook":
+        X_train, X_test, y_train, y_test = train_test_split(
+            images, labels, test_size=test_fraction, random_state=random_state
+        )
+        parts = {"train": (X_train, y_train), "test": (X_test, y_test)}
+    else:
+        parts = {"train": (images, labels), "test": test}
+    if validation_size:
+        X_train, y_train = parts["train"]
+        if validation_size >= len(X_train):
+            raise StageError(
+                f"prepare.validation_size {validation_size} leaves no training images (only {len(X_train)})"
+            )
+        X_train, X_val, y_train, y_val = train_test_split(
+            X_train, y_train, test_size=validation_size, random_state=random_state
+        )
+        parts.update(train=(X_train, y_train), val=(X_val, y_val))
+    return parts
+
+
+def scale(parts: dict[str, Split], scaling: str) -> dict[str, Split]:
+    """Flatten images to (n, 784) float32: pixels / 255, then optionally standardise.
+
+    Standardisation uses each pixel's mean and std from the training part only, so nothing
+    about the test set leaks into training; constant pixels (std 0) are only centred.
+    """
+    flat = {
+        name: (images.reshape(len(images), -1).astype(np.float32) / np.float32(255), labels)
+        for name, (images, labels) in parts.items()
+    }
+    if scaling == "standardize":
+        X_train = flat["train"][0]
+        mean = X_train.mean(axis=0, dtype=np.float64).astype(np.float32)
+        std = X_train.std(axis=0, dtype=np.float64).astype(np.float32)
+        std[std < 1e-6] = 1
+        flat = {name: ((X - mean) / std, y) for name, (X, y) in flat.items()}
+    return flat
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("raw", help="folder with the four MNIST IDX files (fetch's output)")
+    parser.add_argument("prepared", help="output folder for train.npz, test.npz [and val.npz]")
+    args = parser.parse_args()
+
+    params = load_params()["prepare"]
+    train, test = load_mnist_split(args.raw, "train"), load_mnist_split(args.raw, "t10k")
+    parts = split_data(
+        train,
+        test,
+        split=params["split"],
+        subset=params["subset"],
+        test_fraction=params["test_fraction"],
+        validation_size=params["validation_size"],
+        random_state=params["random_state"],
+    )
+    for name, (X, y) in scale(parts, params["scaling"]).items():
+        save_split(args.prepared, name, X, y)
+    if "val" not in parts:  # a run outside DVC (which empties outputs first) may have left one
+        (Path(args.prepared) / "val.npz").unlink(missing_ok=True)
+    sizes = ", ".join(f"{name} {len(y)}" for name, (_, y) in parts.items())
+    print(f"prepare: {params['split']} split, {params['scaling']} scaling: {sizes}")
+
+
+if __name__ == "__main__":
+    run_stage(main, "prepare")

@@ -1,0 +1,112 @@
+"""Train stage: one MLP per architecture -> model file, per-epoch history and training metrics.
+
+Usage (from dvc.yaml): python -m stages.train ARCH PREPARED MODEL HISTORY METRICS
+Hyper-parameters are the `train` section with `architectures.ARCH` overriding any of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+import mlp
+from stages.common import EpochProgress, StageError, run_stage, write_csv, write_json
+from stages.data import N_CLASSES, load_split
+from stages.params import architecture_settings, load_params
+
+HISTORY_COLUMNS = ["epoch", "learning_rate", "loss", "train_loss", "train_accuracy", "test_loss", "test_accuracy"]
+
+
+def train_model(
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    eval_sets: dict[str, tuple[np.ndarray, np.ndarray]],
+    settings: dict[str, Any],
+    label: str,
+) -> tuple[mlp.MLP, list[dict[str, float]]]:
+    """Build and fit the MLP that `settings` (train section + overrides) describe."""
+    if settings["batch_size"] > len(X_train):
+        raise StageError(
+            f"train.batch_size {settings['batch_size']} is larger than the {len(X_train)} training samples"
+        )
+    rng = np.random.default_rng(settings["seed"])
+    model = mlp.MLP(
+        [X_train.shape[1], *settings["hidden_sizes"], N_CLASSES],
+        rng,
+        activation=settings["activation"],
+        init=settings["init"],
+        dropout=settings["dropout"],
+    )
+    optimizer = mlp.make_optimizer(
+        settings["optimizer"], model.parameters(), settings["learning_rate"], momentum=settings["momentum"]
+    )
+    with threadpool_limits(limits=settings["threads"], user_api="blas"):
+        history = mlp.fit(
+            model,
+            X_train,
+            y_train,
+            optimizer=optimizer,
+            rng=rng,
+            epochs=settings["epochs"],
+            batch_size=settings["batch_size"],
+            weight_decay=settings["weight_decay"],
+            schedule=settings["schedule"],
+            step_size=settings["step_size"],
+            gamma=settings["gamma"],
+            eval_sets=eval_sets,
+            on_epoch=EpochProgress(settings["epochs"], label),
+        )
+    return model, history
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    for name in ("arch", "prepared", "model", "history", "metrics"):
+        parser.add_argument(name)
+    args = parser.parse_args()
+
+    settings = architecture_settings(load_params(), args.arch)
+    X_train, y_train = load_split(args.prepared, "train")
+    eval_sets = {"train": (X_train, y_train), "test": load_split(args.prepared, "test")}
+    started = time.perf_counter()
+    model, history = train_model(X_train, y_train, eval_sets, settings, f"train@{args.arch}")
+    seconds = time.perf_counter() - started
+
+    Path(args.model).parent.mkdir(parents=True, exist_ok=True)
+    mlp.save_model(model, args.model, metadata={"architecture": args.arch, "settings": settings})
+    write_csv(args.history, HISTORY_COLUMNS, history)
+    final = history[-1]
+    write_json(
+        args.metrics,
+        {
+            "epochs": settings["epochs"],
+            "n_parameters": model.n_parameters,
+            "final_loss": final["loss"],
+            "train_accuracy": final["train_accuracy"],
+        },
+    )
+    _log_timing(args.arch, seconds)
+    print(
+        f"train@{args.arch}: {model.n_parameters} parameters, {settings['epochs']} epochs in {seconds:.1f} s, "
+        f"train accuracy {final['train_accuracy']:.4f}, test accuracy {final['test_accuracy']:.4f}"
+    )
+
+
+def _log_timing(arch: str, seconds: float) -> None:
+    """Keep the training time in logs/ (not tracked by DVC: it differs on every run)."""
+    try:
+        Path("logs").mkdir(exist_ok=True)
+        Path(f"logs/train-{arch}.json").write_text(json.dumps({"seconds": round(seconds, 2)}) + "\n")
+    except OSError as error:  # a timing log is a nicety; never fail a finished training for it
+        print(f"train@{arch}: could not write logs/train-{arch}.json ({error})", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    run_stage(main, "train")
