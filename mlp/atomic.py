@@ -14,6 +14,16 @@ from pathlib import Path
 from typing import IO, Any
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates files readable by the owner only; give outputs the usual permissions.
+FILE_MODE = 0o666 & ~_current_umask()
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike[str], mode: str = "wb", **kwargs: Any) -> Iterator[IO[Any]]:
     """Open a temporary file for writing; on success rename it to `path`, else delete it.
@@ -30,6 +40,7 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb", **kwargs: Any) -
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(temporary, FILE_MODE)
         os.replace(temporary, path)
     except OSError as error:
         _remove_quietly(temporary)
