@@ -1,8 +1,8 @@
 """Hidden-layer activations and their derivatives, registered by name.
 
-Each derivative is written in terms of the activation's *output* `a`, so a layer needs to
-cache only its output for the backward pass. The output layer is linear: the softmax lives
-in the loss (see losses.py).
+Each derivative is applied in terms of the activation's *output* `a`, so a layer needs to
+cache only its output for the backward pass: `backprop(dout, a)` turns d loss / d a into
+d loss / d z in place. The output layer is linear: the softmax lives in the loss (losses.py).
 """
 
 from __future__ import annotations
@@ -16,20 +16,20 @@ LEAKY_SLOPE = 0.01
 
 
 class Activation(NamedTuple):
-    """An activation `forward(z, out)` and its derivative `grad(a)` from the output a."""
+    """`forward(z, out)` writes f(z) into out; `backprop(dout, a)` multiplies dout by f'(z) in place."""
 
     forward: Callable[[np.ndarray, np.ndarray], np.ndarray]
-    grad_from_output: Callable[[np.ndarray], np.ndarray]
+    backprop: Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def relu(z: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """max(z, 0), written into `out` (which may be `z`)."""
+    """max(z, 0)."""
     return np.maximum(z, 0, out=out)
 
 
-def relu_grad(a: np.ndarray) -> np.ndarray:
-    """1 where the unit was active, else 0 (0 at exactly z = 0, by convention)."""
-    return (a > 0).astype(a.dtype)
+def relu_backprop(dout: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """f'(z) is 1 where the unit was active, else 0 (0 at exactly z = 0, by convention)."""
+    return np.multiply(dout, a > 0, out=dout)
 
 
 def leaky_relu(z: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -37,9 +37,9 @@ def leaky_relu(z: np.ndarray, out: np.ndarray) -> np.ndarray:
     return np.maximum(z, LEAKY_SLOPE * z, out=out)
 
 
-def leaky_relu_grad(a: np.ndarray) -> np.ndarray:
-    """1 where a > 0, LEAKY_SLOPE elsewhere (a and z share their sign)."""
-    return np.where(a > 0, 1, LEAKY_SLOPE).astype(a.dtype)
+def leaky_relu_backprop(dout: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """f'(z) is 1 where a > 0, LEAKY_SLOPE elsewhere (a and z share their sign)."""
+    return np.multiply(dout, np.where(a > 0, 1, LEAKY_SLOPE).astype(a.dtype), out=dout)
 
 
 def tanh(z: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -47,13 +47,13 @@ def tanh(z: np.ndarray, out: np.ndarray) -> np.ndarray:
     return np.tanh(z, out=out)
 
 
-def tanh_grad(a: np.ndarray) -> np.ndarray:
-    """d tanh(z)/dz = 1 - tanh(z)^2."""
-    return 1 - a * a
+def tanh_backprop(dout: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """f'(z) = 1 - tanh(z)^2."""
+    return np.multiply(dout, 1 - a * a, out=dout)
 
 
 def sigmoid(z: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-z)), via tanh so that large |z| never overflows."""
+    """1 / (1 + exp(-z)), computed as (1 + tanh(z / 2)) / 2 so that large |z| never overflows."""
     np.multiply(z, 0.5, out=out)
     np.tanh(out, out=out)
     out += 1
@@ -61,14 +61,19 @@ def sigmoid(z: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def sigmoid_grad(a: np.ndarray) -> np.ndarray:
-    """d sigmoid(z)/dz = s (1 - s)."""
-    return a * (1 - a)
+def sigmoid_backprop(dout: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """f'(z) = s (1 - s)."""
+    return np.multiply(dout, a * (1 - a), out=dout)
 
 
 ACTIVATIONS: dict[str, Activation] = {
-    "relu": Activation(relu, relu_grad),
-    "leaky_relu": Activation(leaky_relu, leaky_relu_grad),
-    "tanh": Activation(tanh, tanh_grad),
-    "sigmoid": Activation(sigmoid, sigmoid_grad),
+    "relu": Activation(relu, relu_backprop),
+    "leaky_relu": Activation(leaky_relu, leaky_relu_backprop),
+    "tanh": Activation(tanh, tanh_backprop),
+    "sigmoid": Activation(sigmoid, sigmoid_backprop),
 }
+
+
+def derivative(name: str, a: np.ndarray) -> np.ndarray:
+    """f'(z) as an array, from the output a = f(z) (for tests and inspection)."""
+    return ACTIVATIONS[name].backprop(np.ones_like(a), a)

@@ -51,6 +51,7 @@ class Dense:
         self.W = W
         self.b = b
         self.activation = activation
+        self._activation = ACTIVATIONS[activation] if activation is not None else None
         self.needs_input_grad = needs_input_grad
         self.dW = np.zeros_like(W)
         self.db = np.zeros_like(b)
@@ -61,19 +62,20 @@ class Dense:
         """Return activation(X @ W + b), shape (n_samples, fan_out), written into `out` if given."""
         z = np.matmul(X, self.W, out=out)
         z += self.b
-        if self.activation is not None:
-            ACTIVATIONS[self.activation].forward(z, z)
+        if self._activation is not None:
+            self._activation.forward(z, z)
         self._X, self._a = X, z
         return z
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
-        """Store dW, db from d loss / d output (n_samples, fan_out); return dX or None."""
+        """Store dW, db from d loss / d output (n_samples, fan_out); return dX or None.
+
+        `dout` is overwritten with d loss / d z (saves an allocation per layer and step).
+        """
         assert self._X is not None and self._a is not None, "backward() before forward()"
-        dz = dout
-        if self.activation is not None:
-            dz = dout * ACTIVATIONS[self.activation].grad_from_output(self._a)
+        dz = dout if self._activation is None else self._activation.backprop(dout, self._a)
         np.matmul(self._X.T, dz, out=self.dW)
-        np.sum(dz, axis=0, out=self.db)
+        np.add.reduce(dz, axis=0, out=self.db)
         if not self.needs_input_grad:
             return None
         return dz @ self.W.T

@@ -28,15 +28,14 @@ def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.
     rows = np.arange(n_samples)
     # Subtracting the row max leaves softmax unchanged and keeps exp() from overflowing.
     shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
+    true_class = shifted[rows, y]
+    exp = np.exp(shifted, out=shifted)
     sum_exp = exp.sum(axis=1)
-    # log p(y) = shifted[y] - log(sum exp): the log-sum-exp form never takes log(0).
-    log_likelihood = shifted[rows, y] - np.log(sum_exp)
-    loss = -float(np.mean(log_likelihood, dtype=np.float64))
-    # d/dz of -log softmax(z)_y is softmax(z) - onehot(y); the batch mean divides by
-    # n_samples. Subtracting 1 at the true class avoids building a one-hot matrix.
+    # -log p(y) = log(sum exp) - shifted[y]: the log-sum-exp form never takes log(0).
+    loss = (float(np.log(sum_exp).sum(dtype=np.float64)) - float(true_class.sum(dtype=np.float64))) / n_samples
+    # d/dz of -log softmax(z)_y is softmax(z) - onehot(y), and the batch mean divides by
+    # n_samples. Subtracting at the true class avoids building a one-hot matrix.
     dlogits = exp
-    dlogits /= sum_exp[:, None]
-    dlogits[rows, y] -= 1
-    dlogits /= n_samples
+    dlogits *= (1 / (sum_exp * n_samples))[:, None]
+    dlogits[rows, y] -= logits.dtype.type(1 / n_samples)
     return loss, dlogits

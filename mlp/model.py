@@ -116,7 +116,7 @@ class MLP:
             a = layer.forward(a)
             if rng is not None and self.dropout > 0 and i < last:
                 mask = dropout_mask(a.shape, self.dropout, rng, self.dtype)
-                a *= mask
+                a = a * mask  # a new array: the layer keeps its unmasked output for backward
                 self._masks[i] = mask
             else:
                 self._masks[i] = None
@@ -132,7 +132,7 @@ class MLP:
             assert dout is not None
             mask = self._masks[i]
             if mask is not None:
-                dout = dout * mask
+                dout *= mask
             dout = self.layers[i].backward(dout)
         if weight_decay:
             for layer in self.layers:

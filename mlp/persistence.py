@@ -64,7 +64,10 @@ def load_model(path: str | os.PathLike[str]) -> tuple[MLP, dict[str, Any]]:
     """
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ModelFileError("is a single .npy array, not a model archive (.npz)")
+        with archive:
             header = _read_header(archive)
             n_layers = len(header["layer_sizes"]) - 1
             expected = {f"W{i}" for i in range(n_layers)} | {f"b{i}" for i in range(n_layers)}
