@@ -8,6 +8,7 @@ Outputs are written atomically (mlp.atomic), so an interrupted stage leaves no p
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import signal
@@ -65,11 +66,11 @@ def write_text(path: str | Path, text: str) -> None:
 EXPECTED_ERRORS = (StageError, ValueError, TrainingDivergedError, ModelFileError, OSError)
 
 
-def run_stage(main: Callable[[], None], name: str) -> None:
-    """Run a stage's main(); expected failures become one clear message and a non-zero exit."""
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+def run_stage(main: Callable[..., None], name: str, argv: Sequence[str] | None = None) -> None:
+    """Run a stage's main(argv); expected failures become one clear message and a non-zero exit."""
+    signal.signal(signal.SIGTERM, functools.partial(_exit_on_sigterm, name))
     try:
-        main()
+        main(argv)
     except KeyboardInterrupt:
         print(f"{name}: interrupted; no partial output was kept", file=sys.stderr)
         sys.exit(130)
@@ -78,9 +79,9 @@ def run_stage(main: Callable[[], None], name: str) -> None:
         sys.exit(1)
 
 
-def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+def _exit_on_sigterm(name: str, signum: int, frame: FrameType | None) -> None:
     # SystemExit unwinds the stack, so atomic_open's cleanup removes temporary files.
-    print("terminated; no partial output was kept", file=sys.stderr)
+    print(f"{name}: terminated; no partial output was kept", file=sys.stderr)
     sys.exit(128 + signum)
 
 

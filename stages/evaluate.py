@@ -7,6 +7,7 @@ Scores come from scikit-learn; every architecture's metrics file has the same ke
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -43,11 +44,11 @@ def score(model: mlp.MLP, X: np.ndarray, y: np.ndarray) -> tuple[dict[str, Any],
     return {key: float(value) if isinstance(value, np.floating) else value for key, value in metrics.items()}, predicted
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     for name in ("arch", "prepared", "model", "metrics", "predictions", "report"):
         parser.add_argument(name)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     try:
         model, _ = mlp.load_model(args.model)

@@ -8,6 +8,7 @@ validation set carved out of the training part, and standardisation are options.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -75,11 +76,11 @@ def scale(parts: dict[str, Split], scaling: str) -> dict[str, Split]:
     return flat
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("raw", help="folder with the four MNIST IDX files (fetch's output)")
     parser.add_argument("prepared", help="output folder for train.npz, test.npz [and val.npz]")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     params = load_params()["prepare"]
     train, test = load_mnist_split(args.raw, "train"), load_mnist_split(args.raw, "t10k")

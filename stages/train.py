@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,11 +67,11 @@ def train_model(
     return model, history
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     for name in ("arch", "prepared", "model", "history", "metrics"):
         parser.add_argument(name)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     settings = architecture_settings(load_params(), args.arch)
     X_train, y_train = load_split(args.prepared, "train")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 import pytest
@@ -23,8 +22,7 @@ EVAL_ARGS = (
 
 def run(monkeypatch, module, args: str) -> None:
     """Run a stage's main() as `python -m stages.<module> args` would, errors included."""
-    monkeypatch.setattr(sys, "argv", [module.__name__, *args.split()])
-    run_stage(module.main, module.__name__)
+    run_stage(module.main, module.__name__, args.split())
 
 
 @pytest.fixture
