@@ -13,7 +13,12 @@ import numpy.typing as npt
 from mlp.activations import ACTIVATIONS
 from mlp.layers import INITIALIZERS, Dense, dropout_mask
 from mlp.losses import softmax_cross_entropy
-from mlp.validation import check_choice, check_features, check_fraction, check_layer_sizes
+from mlp.validation import (
+    check_choice,
+    check_features,
+    check_fraction,
+    check_layer_sizes,
+)
 
 DTYPES = ("float32", "float64")
 

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from mlp.activations import ACTIVATIONS
-from mlp.layers import INITIALIZERS
 from mlp.atomic import atomic_open
+from mlp.layers import INITIALIZERS
 from mlp.model import DTYPES, MLP
 
 FORMAT = "numpy-mlp"
