@@ -12,22 +12,26 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any, Literal
 
 import matplotlib.style
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from mlp.atomic import atomic_open
 
 DPI = 100  # pixel size = figsize in inches * DPI
 # A fixed title height skips matplotlib's per-title overlap search, the slowest part of a gallery.
-STYLE = ["default", {"axes.titley": 1.0}]
+STYLE: list[str | dict[str, Any]] = ["default", {"axes.titley": 1.0}]
 
 
 @contextlib.contextmanager
-def png_figure(path: str | Path, figsize: tuple[float, float], layout: str | None = "constrained") -> Iterator[Figure]:
+def png_figure(
+    path: str | Path, figsize: tuple[float, float], layout: Literal["constrained"] | None = "constrained"
+) -> Iterator[Figure]:
     """A new figure that is saved to `path` as a deterministic PNG when the block ends."""
     with matplotlib.style.context(STYLE):
         figure = Figure(figsize=figsize, dpi=DPI, layout=layout)
@@ -42,6 +46,12 @@ def _label(axes: Axes, title: str, xlabel: str, ylabel: str) -> None:
     axes.set_title(title)
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
+
+
+def _per_epoch(axes: Axes) -> None:
+    """Whole-number epoch ticks (no epoch 1.25) and a light grid."""
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.grid(alpha=0.3)
 
 
 def _color(index: int) -> str:
@@ -76,7 +86,7 @@ def plot_curves(
         accuracy_axes.plot(epochs, test_accuracy, marker=marker, label="test set")
         _label(accuracy_axes, f"{arch}: accuracy per epoch", "epoch", "accuracy")
         for axes in (loss_axes, accuracy_axes):
-            axes.grid(alpha=0.3)
+            _per_epoch(axes)
             axes.legend()
 
 
@@ -85,9 +95,11 @@ def plot_test_accuracy_all(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], 
     with png_figure(path, (8, 5)) as figure:
         axes = figure.subplots()
         for i, (arch, (epochs, accuracy)) in enumerate(curves.items()):
-            axes.plot(epochs, accuracy, color=_color(i), marker="o" if len(epochs) <= 20 else None, label=arch)
+            axes.plot(
+                epochs, accuracy, color=_color(i), marker="o" if len(epochs) <= 20 else None, label=arch
+            )
         _label(axes, "Test accuracy per epoch, all architectures", "epoch", "test accuracy")
-        axes.grid(alpha=0.3)
+        _per_epoch(axes)
         axes.legend(title="architecture")
 
 
@@ -97,7 +109,9 @@ def _confusion(figure: Figure, matrix: np.ndarray, title: str, number_format: st
     image = axes.imshow(matrix, cmap="Blues", vmin=0, vmax=vmax)
     for (true, predicted), value in np.ndenumerate(matrix):
         color = "white" if value > vmax / 2 else "black"  # readable on dark cells
-        axes.text(predicted, true, format(value, number_format), ha="center", va="center", fontsize=8, color=color)
+        axes.text(
+            predicted, true, format(value, number_format), ha="center", va="center", fontsize=8, color=color
+        )
     axes.set_xticks(range(matrix.shape[1]))
     axes.set_yticks(range(matrix.shape[0]))
     _label(axes, title, "predicted label", "true label")
@@ -107,7 +121,9 @@ def _confusion(figure: Figure, matrix: np.ndarray, title: str, number_format: st
 def plot_confusion(counts: np.ndarray, arch: str, path: str | Path) -> None:
     """Confusion matrix (n_classes, n_classes) of counts, rows true and columns predicted."""
     with png_figure(path, (7, 6), layout=None) as figure:
-        _confusion(figure, counts, f"{arch}: confusion matrix (test set, counts)", "d", max(int(counts.max()), 1))
+        _confusion(
+            figure, counts, f"{arch}: confusion matrix (test set, counts)", "d", max(int(counts.max()), 1)
+        )
 
 
 def plot_confusion_normalized(counts: np.ndarray, arch: str, path: str | Path) -> None:
@@ -134,12 +150,15 @@ def plot_comparison(
         axes.bar_label(bars, labels=[f"{accuracy:.4f}" for accuracy in accuracies], padding=3)
         ticks = [
             f"{name}\n{count:,} parameters\ntime {format_seconds(s)}"
-            for name, count, s in zip(names, n_parameters, seconds)
+            for name, count, s in zip(names, n_parameters, seconds, strict=True)
         ]
         axes.set_xticks(positions, labels=ticks)
         axes.set_ylim(0, 1.1)  # headroom for the value above a bar at 1.0
         _label(
-            axes, "Architecture comparison: test accuracy", "architecture (parameters, training time)", "test accuracy"
+            axes,
+            "Architecture comparison: test accuracy",
+            "architecture (parameters, training time)",
+            "test accuracy",
         )
         axes.grid(axis="y", alpha=0.3)
 

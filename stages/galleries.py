@@ -31,7 +31,9 @@ def _square(pixels: np.ndarray) -> np.ndarray:
     return pixels.reshape(side, side)
 
 
-def _gallery(figure: Figure, images: np.ndarray, titles: Sequence[str], colors: Sequence[str], title: str) -> None:
+def _gallery(
+    figure: Figure, images: np.ndarray, titles: Sequence[str], colors: Sequence[str], title: str
+) -> None:
     """Up to 10 flat images in a 2x5 grid under `title`; unused cells stay blank."""
     assert len(titles) == len(colors) == min(len(images), GRID[0] * GRID[1])
     figure.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.82, wspace=0.1, hspace=0.45)
@@ -51,9 +53,11 @@ def plot_samples(images: np.ndarray, labels: np.ndarray, path: str | Path) -> No
         _gallery(figure, images, titles, ["black"] * len(titles), "Training samples (prepared data)")
 
 
-def plot_predictions(images: np.ndarray, true: np.ndarray, predicted: np.ndarray, arch: str, path: str | Path) -> None:
+def plot_predictions(
+    images: np.ndarray, true: np.ndarray, predicted: np.ndarray, arch: str, path: str | Path
+) -> None:
     """The first 10 of the given test images titled 'true / predicted', green when right, red when wrong."""
-    pairs = list(zip(true[:10], predicted[:10]))
+    pairs = list(zip(true[:10], predicted[:10], strict=True))
     titles = [f"true {t} / pred {p}" for t, p in pairs]
     colors = ["green" if t == p else "red" for t, p in pairs]
     with png_figure(path, (10, 4.8), layout=None) as figure:
@@ -69,9 +73,18 @@ def plot_misclassified(
     path: str | Path,
 ) -> None:
     """Up to 10 misclassified images in the order given, with the probability of the predicted class."""
-    titles = [f"true {t} / pred {p}\np = {q:.3f}" for t, p, q in zip(true[:10], predicted[:10], probability[:10])]
+    titles = [
+        f"true {t} / pred {p}\np = {q:.3f}"
+        for t, p, q in zip(true[:10], predicted[:10], probability[:10], strict=True)
+    ]
     with png_figure(path, (10, 5.2), layout=None) as figure:
-        _gallery(figure, images, titles, ["red"] * len(titles), f"{arch}: most confidently misclassified test images")
+        _gallery(
+            figure,
+            images,
+            titles,
+            ["red"] * len(titles),
+            f"{arch}: most confidently misclassified test images",
+        )
         if not titles:
             figure.text(0.5, 0.45, "no misclassified test images", ha="center", va="center", fontsize=14)
 

@@ -9,6 +9,7 @@ the page's content from stages.report_page.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,9 @@ FIGURES = "figures"  # the PNG folder inside the output folder, and the pages' r
 GALLERY_SIZE = 10
 
 
-def most_confident_errors(true: np.ndarray, predicted: np.ndarray, confidence: np.ndarray, count: int) -> np.ndarray:
+def most_confident_errors(
+    true: np.ndarray, predicted: np.ndarray, confidence: np.ndarray, count: int
+) -> np.ndarray:
     """Indices of up to `count` misclassified samples, most confident first (ties: lower index first)."""
     wrong = np.flatnonzero(predicted != true)
     return wrong[np.argsort(-confidence[wrong], kind="stable")[:count]]
@@ -54,14 +57,18 @@ def draw_figures(
     """Write every PNG under folder/figures; return the shared ones and fill each result's `figures`."""
     shared: list[Image] = []
     galleries.plot_samples(
-        X_train[:10], y_train[:10], _target(folder, shared, "samples", "The first ten training images and their labels")
+        X_train[:10],
+        y_train[:10],
+        _target(folder, shared, "samples", "The first ten training images and their labels"),
     )
     figures.plot_comparison(
         [result.name for result in results],
         [result.metrics["accuracy"] for result in results],
         [result.train["n_parameters"] for result in results],
         [result.seconds for result in results],
-        _target(folder, shared, "comparison", "Test accuracy per architecture, with parameters and training time"),
+        _target(
+            folder, shared, "comparison", "Test accuracy per architecture, with parameters and training time"
+        ),
     )
     figures.plot_test_accuracy_all(
         {result.name: (result.history["epoch"], result.history["test_accuracy"]) for result in results},
@@ -79,7 +86,9 @@ def draw_figures(
     return shared
 
 
-def _draw_architecture(folder: Path, result: ArchitectureResult, X_test: np.ndarray, y_test: np.ndarray) -> None:
+def _draw_architecture(
+    folder: Path, result: ArchitectureResult, X_test: np.ndarray, y_test: np.ndarray
+) -> None:
     name, history, own = result.name, result.history, result.figures
     figures.plot_curves(
         epochs=history["epoch"],
@@ -96,7 +105,9 @@ def _draw_architecture(folder: Path, result: ArchitectureResult, X_test: np.ndar
         counts, name, _target(folder, own, f"confusion_{name}", f"{name}: confusion matrix (counts)")
     )
     figures.plot_confusion_normalized(
-        counts, name, _target(folder, own, f"confusion_normalized_{name}", f"{name}: confusion matrix, rows normalised")
+        counts,
+        name,
+        _target(folder, own, f"confusion_normalized_{name}", f"{name}: confusion matrix, rows normalised"),
     )
     shown = np.arange(min(GALLERY_SIZE, len(y_test)))  # the first test images: a fixed, unbiased choice
     galleries.plot_predictions(
@@ -105,7 +116,10 @@ def _draw_architecture(folder: Path, result: ArchitectureResult, X_test: np.ndar
         result.predicted[shown],
         name,
         _target(
-            folder, own, f"predictions_{name}", f"{name}: the first ten test images, true / predicted (red: wrong)"
+            folder,
+            own,
+            f"predictions_{name}",
+            f"{name}: the first ten test images, true / predicted (red: wrong)",
         ),
     )
     wrong = most_confident_errors(y_test, result.predicted, result.confidence, GALLERY_SIZE)
@@ -115,7 +129,9 @@ def _draw_architecture(folder: Path, result: ArchitectureResult, X_test: np.ndar
         result.predicted[wrong],
         result.confidence[wrong],
         name,
-        _target(folder, own, f"misclassified_{name}", f"{name}: the most confidently misclassified test images"),
+        _target(
+            folder, own, f"misclassified_{name}", f"{name}: the most confidently misclassified test images"
+        ),
     )
     galleries.plot_weights(
         result.first_layer, name, _target(folder, own, f"weights_{name}", f"{name}: first-layer weights")
@@ -129,16 +145,18 @@ def _remove_stale(folder: Path, keep: set[str]) -> None:
             path.unlink()
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("output", help="folder for README.md, index.html and figures/, e.g. reports")
-    output = Path(parser.parse_args().output)
+    output = Path(parser.parse_args(argv).output)
 
     params = load_params()
     check_inputs(list(params["architectures"]))
     X_train, y_train = load_split(PREPARED, "train")
     X_test, y_test = load_split(PREPARED, "test")
-    results = [load_architecture(name, entry, X_test, y_test) for name, entry in params["architectures"].items()]
+    results = [
+        load_architecture(name, entry, X_test, y_test) for name, entry in params["architectures"].items()
+    ]
 
     shared = draw_figures(output, results, X_train, y_train, X_test, y_test)
     written = shared + [image for result in results for image in result.figures]

@@ -109,7 +109,9 @@ def _check_per_class(source: Source, per_class: Any) -> None:
             for scores in per_class.values()
         )
     ):
-        raise _broken(source, f"needs per_class scores {sorted(PER_CLASS_KEYS)} for classes 0..{N_CLASSES - 1}")
+        raise _broken(
+            source, f"needs per_class scores {sorted(PER_CLASS_KEYS)} for classes 0..{N_CLASSES - 1}"
+        )
 
 
 def _read_history(source: Source) -> dict[str, np.ndarray]:
@@ -136,7 +138,9 @@ def _read_seconds(arch: str) -> float | None:
         return None
 
 
-def load_architecture(name: str, entry: dict[str, Any], X_test: np.ndarray, y_test: np.ndarray) -> ArchitectureResult:
+def load_architecture(
+    name: str, entry: dict[str, Any], X_test: np.ndarray, y_test: np.ndarray
+) -> ArchitectureResult:
     """Read one architecture's files and score its model on the test set."""
     sources = inputs(name)
     try:
@@ -145,16 +149,22 @@ def load_architecture(name: str, entry: dict[str, Any], X_test: np.ndarray, y_te
         raise StageError(f"{error}; rebuild it with `dvc repro --force {sources['model'].stage}`") from None
     if model.n_features != X_test.shape[1]:
         raise _broken(
-            sources["model"], f"expects {model.n_features} features, {PREPARED}/test.npz has {X_test.shape[1]}"
+            sources["model"],
+            f"expects {model.n_features} features, {PREPARED}/test.npz has {X_test.shape[1]}",
         )
     metrics = _read_json(sources["metrics"], METRICS_NUMBERS)
     _check_per_class(sources["metrics"], metrics.get("per_class"))
     predicted = model.predict(X_test)
     accuracy = float(np.mean(predicted == y_test))
     if abs(accuracy - metrics["accuracy"]) > 1e-6:  # metrics files round to 6 decimals
+        model_path, metrics_path, stage = (
+            sources["model"].path,
+            sources["metrics"].path,
+            sources["metrics"].stage,
+        )
         raise StageError(
-            f"{sources['metrics'].path} says test accuracy {metrics['accuracy']}, but {sources['model'].path} "
-            f"scores {accuracy:.6f} on {PREPARED}/test.npz; run `dvc repro --force {sources['metrics'].stage}`"
+            f"{metrics_path} says test accuracy {metrics['accuracy']}, but {model_path} scores "
+            f"{accuracy:.6f} on {PREPARED}/test.npz; run `dvc repro --force {stage}`"
         )
     probabilities = model.predict_proba(X_test)
     return ArchitectureResult(

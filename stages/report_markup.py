@@ -90,9 +90,11 @@ pre { background: #f6f8fa; padding: 0.75rem; overflow-x: auto; }
 
 def to_html(title: str, blocks: list[Block]) -> str:
     """index.html: one self-contained page (inline CSS, no script, relative image paths)."""
-    sections = [i for i, block in enumerate(blocks) if isinstance(block, Heading) and block.level == 2]
-    ids = {index: f"section-{number}" for number, index in enumerate(sections, start=1)}
-    links = (f'<li><a href="#{ids[i]}">{html.escape(blocks[i].text)}</a></li>' for i in sections)  # type: ignore[union-attr]
+    sections = [
+        (i, block.text) for i, block in enumerate(blocks) if isinstance(block, Heading) and block.level == 2
+    ]
+    ids = {index: f"section-{number}" for number, (index, _) in enumerate(sections, start=1)}
+    links = "".join(f'<li><a href="#{ids[i]}">{html.escape(text)}</a></li>' for i, text in sections)
     body = []
     for i, block in enumerate(blocks):
         if isinstance(block, Heading):
@@ -104,10 +106,12 @@ def to_html(title: str, blocks: list[Block]) -> str:
             body.append(_html_table(block))
         elif isinstance(block, Image):
             src, caption = html.escape(block.src), html.escape(block.caption)
-            body.append(f'<figure><img src="{src}" alt="{caption}"><figcaption>{caption}</figcaption></figure>')
+            body.append(
+                f'<figure><img src="{src}" alt="{caption}"><figcaption>{caption}</figcaption></figure>'
+            )
         else:
             body.append(f"<pre>{html.escape(block.text.rstrip())}</pre>")
-    body.insert(1, f"<nav><ul>{''.join(links)}</ul></nav>")  # after the title
+    body.insert(1, f"<nav><ul>{links}</ul></nav>")  # after the title
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
@@ -122,7 +126,9 @@ def _html_table(table: Table) -> str:
     rows = []
     for row in table.rows:
         cells = [
-            f'<td class="number">{html.escape(cell)}</td>' if i and table.numeric else f"<td>{html.escape(cell)}</td>"
+            f'<td class="number">{html.escape(cell)}</td>'
+            if i and table.numeric
+            else f"<td>{html.escape(cell)}</td>"
             for i, cell in enumerate(row)
         ]
         rows.append(f"<tr>{''.join(cells)}</tr>")

@@ -53,7 +53,15 @@ def _classes(result: ArchitectureResult) -> list[str]:
 
 
 def _metrics_table(results: list[ArchitectureResult]) -> Table:
-    header = ["architecture", "test accuracy", "test loss", "macro F1", "parameters", "epochs", "training time"]
+    header = [
+        "architecture",
+        "test accuracy",
+        "test loss",
+        "macro F1",
+        "parameters",
+        "epochs",
+        "training time",
+    ]
     rows = [
         [
             result.name,
@@ -89,7 +97,11 @@ def _parameter_blocks(params: dict[str, Any]) -> list[Block]:
         ]
         for name, entry in params["architectures"].items()
     ]
-    return [*blocks, Heading(3, "architectures"), Table(["name", "hidden_sizes", "overrides of train"], rows, False)]
+    return [
+        *blocks,
+        Heading(3, "architectures"),
+        Table(["name", "hidden_sizes", "overrides of train"], rows, False),
+    ]
 
 
 def _architecture_blocks(result: ArchitectureResult) -> list[Block]:
@@ -105,8 +117,9 @@ def _architecture_blocks(result: ArchitectureResult) -> list[Block]:
     return [
         Heading(2, f"Architecture {result.name}"),
         Paragraph(
-            f"Hidden layers {_value(result.entry['hidden_sizes'])}, {result.train['n_parameters']:,} parameters, "
-            f"{result.train['epochs']} epochs, training time {format_seconds(result.seconds)}: "
+            f"Hidden layers {_value(result.entry['hidden_sizes'])}, "
+            f"{result.train['n_parameters']:,} parameters, {result.train['epochs']} epochs, "
+            f"training time {format_seconds(result.seconds)}: "
             f"test accuracy {result.metrics['accuracy']:.4f}, macro F1 {result.metrics['macro_f1']:.4f}."
         ),
         Heading(3, f"{result.name}: per-class scores (test set)"),
