@@ -59,6 +59,7 @@ def fit(
     gamma: float = 0.1,
     eval_sets: EvalSets | None = None,
     augment: Augment | None = None,
+    select_best: str | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> list[dict[str, float]]:
     """Train `model` in place with mini-batches and return the per-epoch history.
@@ -75,6 +76,8 @@ def fit(
     weight_decay : L2 coefficient (the loss gains 0.5 * weight_decay * sum W^2).
     schedule, step_size, gamma : the learning-rate schedule (see schedules.py).
     augment : optional function (X_batch, rng) -> new X_batch applied to training batches.
+    select_best : name of an evaluation set (a validation set, never the test set); when
+        given, the model ends with the weights of the epoch of highest accuracy on it.
     on_epoch : called with each epoch's record, e.g. to show progress.
 
     Returns
@@ -95,18 +98,17 @@ def fit(
         raise ValueError(f"batch_size {batch_size} is larger than the {len(X)} training samples")
     if weight_decay < 0 or not math.isfinite(weight_decay):
         raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
-    checked_sets = {
-        name: (
-            check_features(X_eval, model.n_features, f"{name} X").astype(model.dtype, copy=False),
-            check_labels(y_eval, np.shape(X_eval)[0], model.n_classes, f"{name} y"),
-        )
-        for name, (X_eval, y_eval) in (eval_sets or {}).items()
-    }
+    checked_sets = _checked_eval_sets(model, eval_sets or {})
+    if select_best is not None and select_best not in checked_sets:
+        raise ValueError(f"select_best names {select_best!r}, which is not among eval_sets {sorted(checked_sets)}")
     base_learning_rate = optimizer.learning_rate
-    history = []
+    history: list[dict[str, float]] = []
+    best_accuracy, best_parameters = -1.0, None
     for epoch in range(epochs):
         optimizer.learning_rate = learning_rate_at(schedule, base_learning_rate, epoch, epochs, step_size, gamma)
-        loss = _train_one_epoch(model, X, y, optimizer, rng, batch_size, weight_decay, augment, epoch)
+        # Overflow warnings are noise here: a non-finite loss or weight raises just below.
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss = _train_one_epoch(model, X, y, optimizer, rng, batch_size, weight_decay, augment, epoch)
         if not all(np.isfinite(p).all() for p in model.parameters()):
             raise _diverged(f"a weight is not finite after epoch {epoch + 1}", optimizer.learning_rate)
         record = {"epoch": epoch + 1, "learning_rate": optimizer.learning_rate, "loss": loss}
@@ -114,9 +116,26 @@ def fit(
             scores = evaluate(model, X_eval, y_eval)
             record[f"{name}_loss"], record[f"{name}_accuracy"] = scores["loss"], scores["accuracy"]
         history.append(record)
+        if select_best is not None and record[f"{select_best}_accuracy"] > best_accuracy:
+            best_accuracy = record[f"{select_best}_accuracy"]
+            best_parameters = [p.copy() for p in model.parameters()]
         if on_epoch is not None:
             on_epoch(record)
+    if best_parameters is not None:
+        for parameter, best in zip(model.parameters(), best_parameters, strict=True):
+            parameter[...] = best
     return history
+
+
+def _checked_eval_sets(model: MLP, eval_sets: EvalSets) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Validate each evaluation set once, cast to the model's dtype."""
+    return {
+        name: (
+            check_features(X_eval, model.n_features, f"{name} X").astype(model.dtype, copy=False),
+            check_labels(y_eval, np.shape(X_eval)[0], model.n_classes, f"{name} y"),
+        )
+        for name, (X_eval, y_eval) in eval_sets.items()
+    }
 
 
 def _train_one_epoch(

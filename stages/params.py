@@ -99,6 +99,7 @@ TRAIN_SCHEMA: dict[str, Check] = {
     "init": choice(list(INITIALIZERS)),
     "seed": integer(0, 2**32 - 1),
     "threads": integer(1, 64),
+    "shift_pixels": integer(0, 8),
 }
 ARCHITECTURE_SCHEMA: dict[str, Check] = {"hidden_sizes": hidden_sizes, **TRAIN_SCHEMA}
 

@@ -18,11 +18,12 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import mlp
+from mlp.augment import random_shifts
 from stages.common import EpochProgress, StageError, run_stage, write_csv, write_json
 from stages.data import N_CLASSES, load_split
 from stages.params import architecture_settings, load_params
 
-HISTORY_COLUMNS = ["epoch", "learning_rate", "loss", "train_loss", "train_accuracy", "test_loss", "test_accuracy"]
+IMAGE_SIDE = 28  # MNIST images are stored as rows of 28 * 28 pixels
 
 
 def train_model(
@@ -32,7 +33,11 @@ def train_model(
     settings: dict[str, Any],
     label: str,
 ) -> tuple[mlp.MLP, list[dict[str, float]]]:
-    """Build and fit the MLP that `settings` (train section + overrides) describe."""
+    """Build and fit the MLP that `settings` (train section + overrides) describe.
+
+    With a "val" set among `eval_sets`, the model keeps the weights of the epoch with the
+    best validation accuracy; the test set is only ever watched, never used to choose.
+    """
     if settings["batch_size"] > len(X_train):
         raise StageError(
             f"train.batch_size {settings['batch_size']} is larger than the {len(X_train)} training samples"
@@ -62,6 +67,8 @@ def train_model(
             step_size=settings["step_size"],
             gamma=settings["gamma"],
             eval_sets=eval_sets,
+            augment=random_shifts(IMAGE_SIDE, settings["shift_pixels"]) if settings["shift_pixels"] else None,
+            select_best="val" if "val" in eval_sets else None,
             on_epoch=EpochProgress(settings["epochs"], label),
         )
     return model, history
@@ -75,14 +82,17 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     settings = architecture_settings(load_params(), args.arch)
     X_train, y_train = load_split(args.prepared, "train")
-    eval_sets = {"train": (X_train, y_train), "test": load_split(args.prepared, "test")}
+    eval_sets = {"train": (X_train, y_train)}
+    if (Path(args.prepared) / "val.npz").exists():
+        eval_sets["val"] = load_split(args.prepared, "val")
+    eval_sets["test"] = load_split(args.prepared, "test")
     started = time.perf_counter()
     model, history = train_model(X_train, y_train, eval_sets, settings, f"train@{args.arch}")
     seconds = time.perf_counter() - started
 
     Path(args.model).parent.mkdir(parents=True, exist_ok=True)
     mlp.save_model(model, args.model, metadata={"architecture": args.arch, "settings": settings})
-    write_csv(args.history, HISTORY_COLUMNS, history)
+    write_csv(args.history, list(history[0]), history)
     final = history[-1]
     write_json(
         args.metrics,
@@ -91,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "n_parameters": model.n_parameters,
             "final_loss": final["loss"],
             "train_accuracy": final["train_accuracy"],
+            "selected_epoch": _selected_epoch(history),
         },
     )
     _log_timing(args.arch, seconds)
@@ -98,6 +109,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"train@{args.arch}: {model.n_parameters} parameters, {settings['epochs']} epochs in {seconds:.1f} s, "
         f"train accuracy {final['train_accuracy']:.4f}, test accuracy {final['test_accuracy']:.4f}"
     )
+
+
+def _selected_epoch(history: list[dict[str, float]]) -> int:
+    """The epoch whose weights were kept: the best on validation, else the last."""
+    if "val_accuracy" not in history[0]:
+        return len(history)
+    return int(max(history, key=lambda record: record["val_accuracy"])["epoch"])
 
 
 def _log_timing(arch: str, seconds: float) -> None:

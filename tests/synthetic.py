@@ -37,7 +37,7 @@ def small_params(**train_overrides: object) -> dict:
     """The project's params.yaml shrunk to a few epochs on a 400-image subset."""
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())
     params["prepare"]["subset"] = 400
-    params["train"].update(epochs=3, batch_size=16, **train_overrides)
+    params["train"].update({"epochs": 3, "batch_size": 16, **train_overrides})
     params["architectures"] = {"tiny": {"hidden_sizes": [16]}, "small": {"hidden_sizes": [24, 12]}}
     return params
 

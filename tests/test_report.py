@@ -28,7 +28,6 @@ from stages.data import save_split
 from stages.evaluate import score
 from stages.report_inputs import inputs
 from stages.report_markup import Heading, Image, Paragraph, Preformatted, Table, to_html, to_markdown
-from stages.train import HISTORY_COLUMNS
 
 PROJECT = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -67,7 +66,7 @@ def build_project(root: Path, names: Sequence[str], timed: Sequence[str] = ()) -
             | {key: value / e for key, value in losses.items()}
             for e in range(1, EPOCHS + 1)
         ]
-        write_csv(root / f"reports/history/{name}.csv", HISTORY_COLUMNS, history)
+        write_csv(root / f"reports/history/{name}.csv", list(history[0]), history)
         metrics, predicted = score(model, X_test, y_test)
         write_json(root / f"reports/metrics/{name}.json", metrics)
         train = {

@@ -46,9 +46,10 @@ def test_pipeline_writes_every_declared_output(workspace, monkeypatch):
     assert X_train.shape == (320, 784) and X_test.shape == (80, 784)
     assert 0 <= X_train.min() and X_train.max() <= 1
     history = (workspace / "reports/history/tiny.csv").read_text().splitlines()
-    assert history[0] == ",".join(train.HISTORY_COLUMNS) and len(history) == 1 + 3
+    columns = "epoch,learning_rate,loss,train_loss,train_accuracy,test_loss,test_accuracy"
+    assert history[0] == columns and len(history) == 1 + 3
     assert set(json.loads((workspace / "reports/train/tiny.json").read_text())) == {
-        "epochs", "n_parameters", "final_loss", "train_accuracy"
+        "epochs", "n_parameters", "final_loss", "train_accuracy", "selected_epoch"
     }
     metrics = json.loads((workspace / "reports/metrics/tiny.json").read_text())
     assert {"accuracy", "loss", "macro_f1", "weighted_f1", "per_class"} <= set(metrics)
@@ -74,6 +75,22 @@ def test_training_is_bit_reproducible(workspace, monkeypatch):
     first = {path: (workspace / path).read_bytes() for path in outputs}
     run_pipeline(monkeypatch)
     assert {path: (workspace / path).read_bytes() for path in outputs} == first
+
+
+def test_validation_set_selects_the_epoch_and_augmentation_runs(tmp_path, monkeypatch):
+    # With a validation split the history gains val columns and the kept epoch is the best on
+    # validation; shift augmentation trains without error.
+    params = small_params(shift_pixels=2, epochs=4)
+    params["prepare"]["validation_size"] = 60
+    make_workspace(tmp_path, params)
+    monkeypatch.chdir(tmp_path)
+    run_pipeline(monkeypatch)
+    rows = (tmp_path / "reports/history/tiny.csv").read_text().splitlines()
+    assert rows[0].split(",")[-4:] == ["val_loss", "val_accuracy", "test_loss", "test_accuracy"]
+    val_accuracy = [float(row.split(",")[-3]) for row in rows[1:]]
+    selected = json.loads((tmp_path / "reports/train/tiny.json").read_text())["selected_epoch"]
+    assert val_accuracy[selected - 1] == max(val_accuracy)
+    assert len(load_split("data/prepared", "val")[1]) == 60
 
 
 def test_notebook_split_matches_sklearn_recipe():

@@ -221,3 +221,38 @@ def test_fit_rejects_unknown_optimizer_name(digits):
     model, _ = _fit_arguments(digits)
     with pytest.raises(ValueError, match=re.escape(f"choose from {sorted(mlp.OPTIMIZERS)}")):
         mlp.make_optimizer("adagrad", model.parameters(), 0.1)
+
+
+def test_select_best_keeps_the_weights_of_the_best_validation_epoch():
+    # With select_best the model ends at the epoch of best validation accuracy: the same
+    # weights as a run stopped at that epoch (a constant schedule makes the two comparable).
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16
+    sets = {"val": (X[1200:], y[1200:])}
+
+    def run(epochs: int, select_best: str | None):
+        rng = np.random.default_rng(3)
+        model = mlp.MLP([64, 16, 10], rng)
+        optimizer = mlp.make_optimizer("sgd", model.parameters(), 0.5)
+        history = mlp.fit(model, X[:1200], y[:1200], optimizer=optimizer, rng=rng, epochs=epochs,
+                          batch_size=64, eval_sets=sets, select_best=select_best)
+        return model, history
+
+    selected, history = run(8, "val")
+    best_epoch = int(max(history, key=lambda record: record["val_accuracy"])["epoch"])
+    assert best_epoch < 8, "pick a setting whose validation accuracy does not peak at the last epoch"
+    stopped, _ = run(best_epoch, None)
+    for kept, expected in zip(selected.parameters(), stopped.parameters(), strict=True):
+        np.testing.assert_array_equal(kept, expected)
+
+
+def test_select_best_must_name_an_evaluation_set():
+    # Selecting on a set that is not evaluated is a clear error, not a silent no-op.
+    rng = np.random.default_rng(0)
+    model = mlp.MLP([4, 3], rng)
+    optimizer = mlp.make_optimizer("sgd", model.parameters(), 0.1)
+    with pytest.raises(ValueError, match="select_best names 'val'"):
+        mlp.fit(model, np.zeros((4, 4)), np.zeros(4, dtype=int), optimizer=optimizer, rng=rng,
+                epochs=1, batch_size=2, select_best="val")

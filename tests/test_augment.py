@@ -1,0 +1,40 @@
+"""Random-shift augmentation: correct shifts, edge filling, determinism."""
+
+import numpy as np
+import pytest
+
+from mlp.augment import random_shifts
+
+
+def test_each_image_moves_by_at_most_max_shift():
+    # A single bright pixel lands within max_shift rows and columns of where it was.
+    images = np.zeros((200, 28 * 28), dtype=np.float32)
+    images[:, 14 * 28 + 14] = 1
+    shifted = random_shifts(28, 2)(images, np.random.default_rng(0)).reshape(200, 28, 28)
+    positions = np.argwhere(shifted == 1)
+    assert len(positions) == 200  # exactly one bright pixel per image survives
+    assert np.abs(positions[:, 1:] - 14).max() == 2  # every offset up to the limit occurs
+    assert len({tuple(p) for p in positions[:, 1:]}) == 25
+
+
+def test_border_pixels_repeat_the_edge():
+    # Pixels shifted in from outside copy the nearest edge value (the background).
+    images = np.full((50, 16), 7.0)
+    assert np.array_equal(random_shifts(4, 1)(images, np.random.default_rng(1)), images)
+
+
+def test_same_seed_same_shifts_and_input_untouched():
+    # The augmentation is reproducible from the Generator and never modifies its input.
+    images = np.random.default_rng(2).random((10, 784)).astype(np.float32)
+    original = images.copy()
+    augment = random_shifts(28, 3)
+    first = augment(images, np.random.default_rng(5))
+    assert np.array_equal(first, augment(images, np.random.default_rng(5)))
+    assert np.array_equal(images, original) and first.dtype == np.float32
+
+
+@pytest.mark.parametrize(("side", "max_shift"), [(28, 28), (28, -1), (0, 0)])
+def test_impossible_shifts_are_rejected(side, max_shift):
+    # A shift as large as the image (or negative) is a clear error.
+    with pytest.raises(ValueError, match="max_shift must lie in"):
+        random_shifts(side, max_shift)
