@@ -38,6 +38,7 @@ class Dense:
     W : (fan_in, fan_out) weights; b : (fan_out,) biases. Both are used, not copied.
     activation : a name from ACTIVATIONS, or None for the linear output layer.
     needs_input_grad : False for the first layer, whose dX nobody uses (saves one matmul).
+    grads : optional (dW, db) arrays to write gradients into (views into the model's vector).
     """
 
     def __init__(
@@ -46,6 +47,7 @@ class Dense:
         b: np.ndarray,
         activation: str | None = None,
         needs_input_grad: bool = True,
+        grads: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         assert W.ndim == 2 and b.shape == (W.shape[1],) and W.dtype == b.dtype
         self.W = W
@@ -53,8 +55,8 @@ class Dense:
         self.activation = activation
         self._activation = ACTIVATIONS[activation] if activation is not None else None
         self.needs_input_grad = needs_input_grad
-        self.dW = np.zeros_like(W)
-        self.db = np.zeros_like(b)
+        self.dW, self.db = grads if grads is not None else (np.zeros_like(W), np.zeros_like(b))
+        assert self.dW.shape == W.shape and self.db.shape == b.shape
         self._X: np.ndarray | None = None  # the input, for dW
         self._a: np.ndarray | None = None  # the output, for the activation's derivative
 

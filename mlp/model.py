@@ -68,7 +68,7 @@ class MLP:
         init: str = "he",
         dropout: float = 0.0,
     ) -> MLP:
-        """Rebuild a model around existing arrays (used by load_model); arrays are used as is."""
+        """Rebuild a model from existing arrays (used by load_model); the arrays are copied."""
         model = cls.__new__(cls)
         model.layer_sizes = [weights[0].shape[0]] + [W.shape[1] for W in weights]
         model.activation, model.init, model.dropout = activation, init, float(dropout)
@@ -77,15 +77,33 @@ class MLP:
         return model
 
     def _build(self, weights: list[np.ndarray], biases: list[np.ndarray]) -> None:
+        """Lay every parameter out in one vector (weights first, then biases), and likewise
+        every gradient, with the layers' W, b, dW and db as views into them.
+
+        One vector lets an optimizer update the whole model in a couple of NumPy calls instead
+        of several per layer, which matters at small batch sizes; weights first makes weight
+        decay a single slice.
+        """
+        arrays = [*weights, *biases]
+        bounds = np.cumsum([0] + [array.size for array in arrays])
+        self._parameters = np.concatenate([array.ravel() for array in arrays]).astype(self.dtype)
+        self._gradients = np.zeros_like(self._parameters)
+        self._n_weights = int(bounds[len(weights)])
+
+        def views(vector: np.ndarray) -> list[np.ndarray]:
+            return [vector[start:stop].reshape(array.shape) for start, stop, array in zip(bounds, bounds[1:], arrays)]
+
+        values, grads = views(self._parameters), views(self._gradients)
         n_layers = len(weights)
         self.layers = [
             Dense(
-                W,
-                b,
+                values[i],
+                values[n_layers + i],
                 activation=self.activation if i < n_layers - 1 else None,
                 needs_input_grad=i > 0,
+                grads=(grads[i], grads[n_layers + i]),
             )
-            for i, (W, b) in enumerate(zip(weights, biases))
+            for i in range(n_layers)
         ]
         self._masks: list[np.ndarray | None] = [None] * n_layers
 
@@ -100,15 +118,18 @@ class MLP:
     @property
     def n_parameters(self) -> int:
         """The number of trainable scalars (weights and biases)."""
-        return sum(layer.W.size + layer.b.size for layer in self.layers)
+        return self._parameters.size
 
     def parameters(self) -> list[np.ndarray]:
-        """[W0, b0, W1, b1, ...]: the arrays an optimizer updates in place."""
-        return [array for layer in self.layers for array in (layer.W, layer.b)]
+        """[vector of every weight and bias]: what an optimizer updates in place.
+
+        Per-layer arrays are model.layers[i].W and .b, views into this vector.
+        """
+        return [self._parameters]
 
     def gradients(self) -> list[np.ndarray]:
-        """[dW0, db0, dW1, db1, ...] from the last backward(), in parameters() order."""
-        return [array for layer in self.layers for array in (layer.dW, layer.db)]
+        """[vector of every gradient] from the last backward(), in parameters() order."""
+        return [self._gradients]
 
     def forward(self, X: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         """Logits (n_samples, n_classes) for X (n_samples, n_features) of the model's dtype.
@@ -140,8 +161,8 @@ class MLP:
                 dout *= mask
             dout = self.layers[i].backward(dout)
         if weight_decay:
-            for layer in self.layers:
-                layer.dW += layer.W * self.dtype.type(weight_decay)
+            weights = self._parameters[: self._n_weights]
+            self._gradients[: self._n_weights] += self.dtype.type(weight_decay) * weights
 
     def loss_and_gradients(
         self,
@@ -158,7 +179,8 @@ class MLP:
         loss, dlogits = softmax_cross_entropy(self.forward(X, rng), y)
         self.backward(dlogits, weight_decay)
         if weight_decay:
-            loss += 0.5 * weight_decay * sum(float(np.sum(layer.W * layer.W)) for layer in self.layers)
+            weights = self._parameters[: self._n_weights]
+            loss += 0.5 * weight_decay * float(np.dot(weights, weights))
         return loss
 
     def predict_logits(self, X: npt.ArrayLike, batch_size: int = 4096) -> np.ndarray:

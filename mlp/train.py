@@ -149,14 +149,13 @@ def _train_one_epoch(
     augment: Augment | None,
     epoch: int,
 ) -> float:
-    """One pass over a shuffled copy of (X, y); returns the sample-weighted mean batch loss."""
+    """One pass over (X, y) in a random order; returns the sample-weighted mean batch loss."""
     order = rng.permutation(len(X))
-    # One gather per epoch, then contiguous slices: cheaper than fancy-indexing every batch.
-    X_shuffled, y_shuffled = X[order], y[order]
     total_loss = 0.0
     for step, start in enumerate(range(0, len(X), batch_size)):
-        X_batch = X_shuffled[start : start + batch_size]
-        y_batch = y_shuffled[start : start + batch_size]
+        # Gathering each batch (not a shuffled copy of the whole set) keeps memory flat.
+        batch = order[start : start + batch_size]
+        X_batch, y_batch = X[batch], y[batch]
         if augment is not None:
             X_batch = augment(X_batch, rng)
         loss = model.loss_and_gradients(X_batch, y_batch, weight_decay, rng)

@@ -38,10 +38,9 @@ def _relative_error(a: np.ndarray, b: np.ndarray) -> float:
 
 def _min_abs_preactivation(model: mlp.MLP, X: np.ndarray) -> float:
     """The smallest |z| over the hidden layers' pre-activations (dropout not applied)."""
-    params = model.parameters()
     a, smallest = X, np.inf
-    for W, b in zip(params[0:-2:2], params[1:-2:2]):
-        z = a @ W + b
+    for layer in model.layers[:-1]:
+        z = a @ layer.W + layer.b
         smallest = min(smallest, float(np.abs(z).min()))
         a = mlp.ACTIVATIONS[model.activation].forward(z, z.copy())
     return smallest
@@ -57,7 +56,7 @@ def _float64_problem(hidden_sizes, activation, dropout=0.0):
     for seed in range(100):
         rng = np.random.default_rng(seed)
         model = mlp.MLP(layer_sizes, rng, activation=activation, dtype="float64", dropout=dropout)
-        for b in model.parameters()[1::2]:
+        for b in [layer.b for layer in model.layers]:
             b[:] = rng.normal(scale=0.1, size=b.shape)
         X, y = rng.normal(size=(N_SAMPLES, N_FEATURES)), rng.integers(0, N_CLASSES, N_SAMPLES)
         if _min_abs_preactivation(model, X) > KINK_MARGIN:
@@ -73,8 +72,9 @@ def _max_gradient_error(model, X, y, weight_decay=0.0, dropout_seed=None) -> flo
         return model.loss_and_gradients(X, y, weight_decay, rng)
 
     loss()
-    analytic = [g.copy() for g in model.gradients()]
-    return max(_relative_error(g, _numerical_gradient(loss, p)) for g, p in zip(analytic, model.parameters()))
+    # Compared per array (W and b of each layer), so small gradients are checked as tightly as large ones.
+    pairs = [(grad.copy(), array) for layer in model.layers for grad, array in ((layer.dW, layer.W), (layer.db, layer.b))]
+    return max(_relative_error(grad, _numerical_gradient(loss, array)) for grad, array in pairs)
 
 
 @pytest.mark.parametrize("hidden_sizes", [[10], [10, 8]], ids=["1hidden", "2hidden"])
@@ -128,7 +128,7 @@ def test_dropout_model_predicts_like_its_weights_without_dropout():
     # Dropout changes training only: predictions equal those of the same weights with dropout 0.
     model = mlp.MLP([8, 16, 16, 3], np.random.default_rng(0), dropout=0.5)
     twin = mlp.MLP.from_weights(
-        [p.copy() for p in model.parameters()[0::2]], [p.copy() for p in model.parameters()[1::2]], dropout=0.0
+        [p.copy() for p in [layer.W for layer in model.layers]], [p.copy() for p in [layer.b for layer in model.layers]], dropout=0.0
     )
     X = np.random.default_rng(1).normal(size=(20, 8))
     np.testing.assert_array_equal(model.predict_logits(X), twin.predict_logits(X))
@@ -160,13 +160,18 @@ def test_float64_on_request(dtype):
 
 
 def test_parameters_are_ordered_shaped_and_counted():
-    # parameters() is [W0, b0, W1, b1, ...] with (fan_in, fan_out) weights and zero biases.
+    # Layers hold (fan_in, fan_out) weights and zero biases, all views into the one parameter
+    # vector that optimizers update (and likewise for gradients).
     model = mlp.MLP([6, 5, 4, 3], np.random.default_rng(0))
-    shapes = [p.shape for p in model.parameters()]
+    shapes = [array.shape for layer in model.layers for array in (layer.W, layer.b)]
     assert shapes == [(6, 5), (5,), (5, 4), (4,), (4, 3), (3,)]
-    assert [g.shape for g in model.gradients()] == shapes
+    [vector], [gradient] = model.parameters(), model.gradients()
+    assert vector.shape == gradient.shape == (model.n_parameters,)
     assert model.n_parameters == sum(int(np.prod(s)) for s in shapes)
-    assert all(not b.any() for b in model.parameters()[1::2])
+    for layer in model.layers:
+        assert np.shares_memory(layer.W, vector) and np.shares_memory(layer.b, vector)
+        assert np.shares_memory(layer.dW, gradient) and np.shares_memory(layer.db, gradient)
+    assert all(not b.any() for b in [layer.b for layer in model.layers])
     assert (model.n_features, model.n_classes) == (6, 3)
 
 
@@ -187,7 +192,7 @@ def test_same_seed_gives_identical_initial_weights():
     first, second = (mlp.MLP([6, 5, 3], np.random.default_rng(4)) for _ in range(2))
     other = mlp.MLP([6, 5, 3], np.random.default_rng(5))
     assert all(np.array_equal(a, b) for a, b in zip(first.parameters(), second.parameters()))
-    assert not np.array_equal(first.parameters()[0], other.parameters()[0])
+    assert not np.array_equal(first.layers[0].W, other.layers[0].W)
 
 
 @pytest.mark.parametrize(

@@ -45,8 +45,9 @@ def test_worked_sgd_step_on_tiny_network():
         [[1.25, -0.25], [0.5, 0.0]],
         [0.25, -0.25],
     ]
-    for actual, wanted in zip(model.parameters(), expected):
-        np.testing.assert_array_equal(actual, wanted)
+    actual = [array for layer in model.layers for array in (layer.W, layer.b)]
+    for array, wanted in zip(actual, expected, strict=True):
+        np.testing.assert_array_equal(array, wanted)
 
 
 def _params_and_grads(dtype, seed=0):

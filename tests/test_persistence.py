@@ -27,7 +27,7 @@ def _model(dtype="float32", activation="tanh", seed=0):
     """A small trained-looking model: random weights and non-zero biases."""
     rng = np.random.default_rng(seed)
     model = mlp.MLP([6, 5, 4, 3], rng, activation=activation, init="glorot", dtype=dtype, dropout=0.25)
-    for b in model.parameters()[1::2]:
+    for b in [layer.b for layer in model.layers]:
         b[:] = rng.normal(size=b.shape)
     return model
 
@@ -97,7 +97,7 @@ def test_save_leaves_only_the_model_file(tmp_path):
     mlp.save_model(_model(seed=1), tmp_path / "model.npz")
     assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]
     loaded, _ = mlp.load_model(tmp_path / "model.npz")
-    np.testing.assert_array_equal(loaded.parameters()[0], _model(seed=1).parameters()[0])
+    np.testing.assert_array_equal(loaded.layers[0].W, _model(seed=1).layers[0].W)
 
 
 def _assert_rejected(path, match=None):

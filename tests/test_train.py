@@ -55,7 +55,7 @@ def test_network_learns_digits(digits):
 def test_weight_decay_shrinks_weights(digits):
     # An L2 penalty gives smaller weights than the same run without it.
     def weight_norm(model):
-        return sum(float(np.sum(W.astype(np.float64) ** 2)) for W in model.parameters()[0::2])
+        return sum(float(np.sum(W.astype(np.float64) ** 2)) for W in [layer.W for layer in model.layers])
 
     plain, _ = _train(digits, epochs=3)
     decayed, _ = _train(digits, epochs=3, weight_decay=0.01)
@@ -82,7 +82,7 @@ def test_different_seed_gives_different_weights(digits):
     # Another seed changes initialisation and shuffling, hence the trained weights.
     first, _ = _train(digits, seed=0, epochs=1)
     second, _ = _train(digits, seed=1, epochs=1)
-    assert not any(np.array_equal(a, b) for a, b in zip(first.parameters()[0::2], second.parameters()[0::2]))
+    assert not any(np.array_equal(a, b) for a, b in zip([layer.W for layer in first.layers], [layer.W for layer in second.layers]))
 
 
 def test_history_records_and_on_epoch_callback(digits):
