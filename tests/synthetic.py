@@ -53,3 +53,14 @@ def copy_project(destination: Path) -> None:
     """Copy the project's tracked sources (not data, caches or the venv) to `destination`."""
     ignore = shutil.ignore_patterns(".venv", ".git", "__pycache__", "data", "logs", ".pytest_cache", "dvc_plots", "*.egg-info")
     shutil.copytree(PROJECT, destination, ignore=ignore, dirs_exist_ok=True)
+
+
+def retarget_overlay_plots(project: Path, names: list[str]) -> None:
+    """Point dvc.yaml's cross-architecture plots at `names`, as a user adding architectures would."""
+    path = project / "dvc.yaml"
+    pipeline = yaml.safe_load(path.read_text())
+    for plot in pipeline["plots"]:
+        (definition,) = plot.values()
+        column = next(iter(definition["y"].values()))
+        definition["y"] = {f"reports/history/{name}.csv": column for name in names}
+    path.write_text(yaml.safe_dump(pipeline, sort_keys=False))

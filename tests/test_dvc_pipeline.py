@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.synthetic import copy_project, small_params, write_raw
+from tests.synthetic import copy_project, retarget_overlay_plots, small_params, write_raw
 
 pytestmark = pytest.mark.e2e
 
@@ -44,7 +44,9 @@ def repo(tmp_path_factory) -> Path:
     copy_project(repo)
     for tracked in ("dvc.lock", "reports"):  # start from nothing, as a fresh clone with no results would
         shutil.rmtree(repo / tracked, ignore_errors=True) if (repo / tracked).is_dir() else (repo / tracked).unlink(missing_ok=True)
-    (repo / "params.yaml").write_text(yaml.safe_dump(small_params(), sort_keys=False))
+    params = small_params()
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    retarget_overlay_plots(repo, list(params["architectures"]))
     sh(repo, "git", "init", "-q")
     sh(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "init")
     write_raw(repo / "data" / "raw")
@@ -90,3 +92,21 @@ def test_changing_one_architecture_reruns_only_it_and_switching_back_uses_the_ru
     assert "Stage 'train@small' is cached - skipping run" in output
     assert (repo / "reports/metrics/small.json").read_text() == old_metrics
     assert json.loads(old_metrics)["accuracy"] > 0.5
+
+
+def test_experiment_changes_show_in_exp_show_metrics_diff_and_plots(repo):
+    # `dvc exp run -S` applies a parameter change; exp show, metrics diff and plots show report it.
+    sh(repo, "dvc", "repro")
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "baseline")
+    sh(repo, "dvc", "exp", "run", "-n", "slower", "-S", "train.learning_rate=0.02")
+    experiments = json.loads(sh(repo, "dvc", "exp", "show", "--json"))
+    assert "slower" in json.dumps(experiments) and "0.02" in json.dumps(experiments)
+    diff = json.loads(sh(repo, "dvc", "metrics", "diff", "--json"))
+    assert "reports/metrics/tiny.json" in diff and "accuracy" in diff["reports/metrics/tiny.json"]
+    assert "learning_rate: 0.02" in (repo / "params.yaml").read_text()  # block style kept
+    sh(repo, "dvc", "plots", "show", "--out", "plots_html")
+    page = (repo / "plots_html" / "index.html").read_text()
+    for title in ("tiny: training loss per epoch", "tiny: confusion matrix", "Test accuracy per epoch"):
+        assert title in page
+    assert "reports_figures_curves_tiny_png" in page  # the report's PNGs as image plots
