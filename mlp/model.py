@@ -186,7 +186,8 @@ class MLP:
     def predict_logits(self, X: npt.ArrayLike, batch_size: int = 4096) -> np.ndarray:
         """Logits (n_samples, n_classes) without dropout, computed in chunks to bound memory."""
         X = check_features(X, self.n_features).astype(self.dtype, copy=False)
-        chunks = [self.forward(X[i : i + batch_size]).copy() for i in range(0, len(X), batch_size)]
+        # forward() returns a new array per call (the last layer's matmul allocates it).
+        chunks = [self.forward(X[i : i + batch_size]) for i in range(0, len(X), batch_size)]
         if not chunks:
             return np.zeros((0, self.n_classes), dtype=self.dtype)
         return np.concatenate(chunks)
