@@ -2,11 +2,13 @@
 
 `run_stage(main)` turns the errors we expect (bad params, bad data, a diverged run, a full
 disk) into one message on stderr and exit status 1, Ctrl-C into 130 and SIGTERM into 143.
-Outputs are written atomically (mlp.atomic), so an interrupted stage leaves no partial file.
+Outputs are written atomically (mlp.atomic), and by default renamed into place only when
+main() returns, so a stage that fails or is interrupted leaves every output as it was.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import io
@@ -19,7 +21,7 @@ from types import FrameType
 from typing import Any
 
 from mlp import ModelFileError, TrainingDivergedError
-from mlp.atomic import atomic_open
+from mlp.atomic import FIXES, atomic_open, deferred_renames, write_error
 
 FLOAT_DIGITS = 6  # tracked files round floats so reruns and diffs stay stable and readable
 
@@ -39,9 +41,17 @@ def rounded(value: Any) -> Any:
     return value
 
 
+def make_parent(path: str | Path) -> None:
+    """Create the folder `path` goes in; an OSError names `path` and the fix."""
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise write_error(path, error) from error
+
+
 def write_json(path: str | Path, data: Mapping[str, Any]) -> None:
     """Write `data` as sorted, rounded, indented JSON, atomically."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    make_parent(path)
     with atomic_open(path, "w", encoding="utf-8") as handle:
         json.dump(rounded(dict(data)), handle, indent=2, sort_keys=True)
         handle.write("\n")
@@ -58,7 +68,7 @@ def write_csv(path: str | Path, columns: Sequence[str], rows: Iterable[Mapping[s
 
 def write_text(path: str | Path, text: str) -> None:
     """Write text atomically, creating the parent folder."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    make_parent(path)
     with atomic_open(path, "w", encoding="utf-8") as handle:
         handle.write(text)
 
@@ -66,17 +76,34 @@ def write_text(path: str | Path, text: str) -> None:
 EXPECTED_ERRORS = (StageError, ValueError, TrainingDivergedError, ModelFileError, OSError)
 
 
-def run_stage(main: Callable[..., None], name: str, argv: Sequence[str] | None = None) -> None:
-    """Run a stage's main(argv); expected failures become one clear message and a non-zero exit."""
+def run_stage(
+    main: Callable[..., None], name: str, argv: Sequence[str] | None = None, all_or_nothing: bool = True
+) -> None:
+    """Run a stage's main(argv); expected failures become one clear message and a non-zero exit.
+
+    With `all_or_nothing`, files main() writes with atomic_open appear only once it returns, all
+    together; a stage that reads back its own outputs (fetch) must pass False.
+    """
     signal.signal(signal.SIGTERM, functools.partial(_exit_on_sigterm, name))
     try:
-        main(argv)
+        with deferred_renames() if all_or_nothing else contextlib.nullcontext():
+            main(argv)
     except KeyboardInterrupt:
         print(f"{name}: interrupted; no partial output was kept", file=sys.stderr)
         sys.exit(130)
     except EXPECTED_ERRORS as error:
-        print(f"{name}: error: {error}", file=sys.stderr)
+        print(f"{name}: error: {_describe(error)}", file=sys.stderr)
         sys.exit(1)
+
+
+def _describe(error: Exception) -> str:
+    """The message of an expected error; a bare OSError from the system gets its path and fix."""
+    if isinstance(error, OSError) and error.filename is not None:  # straight from the system
+        fix = FIXES.get(error.errno) if error.errno is not None else None
+        return f"{error.filename}: {error.strerror}" + (f"; {fix}" if fix else "")
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror  # ours (mlp.atomic.write_error): already names the path and the fix
+    return str(error)
 
 
 def _exit_on_sigterm(name: str, signum: int, frame: FrameType | None) -> None:
@@ -106,4 +133,5 @@ class EpochProgress:
             if record["epoch"] == self.total:
                 self.bar.close()
         elif record["epoch"] % self.every == 0 or record["epoch"] in (1, self.total):
-            print(f"{self.label} epoch {int(record['epoch'])}/{self.total} {figures}", file=sys.stderr, flush=True)
+            epoch = int(record["epoch"])
+            print(f"{self.label} epoch {epoch}/{self.total} {figures}", file=sys.stderr, flush=True)

@@ -15,6 +15,7 @@ from mlp.atomic import atomic_open
 from stages.common import StageError
 
 N_CLASSES = 10
+N_FEATURES = 28 * 28  # one column per MNIST pixel
 
 
 def save_split(folder: str | Path, split: str, X: np.ndarray, y: np.ndarray) -> None:
@@ -43,8 +44,8 @@ def load_split(folder: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _problem(X: np.ndarray, y: np.ndarray) -> str | None:
-    if X.dtype != np.float32 or X.ndim != 2 or X.shape[0] == 0:
-        return f"X must be a non-empty 2-D float32 array, got {X.dtype} {X.shape}"
+    if X.dtype != np.float32 or X.ndim != 2 or X.shape[0] == 0 or X.shape[1] != N_FEATURES:
+        return f"X must be a non-empty float32 array of shape (n, {N_FEATURES}), got {X.dtype} {X.shape}"
     if y.dtype != np.uint8 or y.shape != (X.shape[0],):
         return f"y must be {X.shape[0]} uint8 labels, got {y.dtype} {y.shape}"
     if not np.isfinite(X).all():

@@ -41,7 +41,8 @@ def score(model: mlp.MLP, X: np.ndarray, y: np.ndarray) -> tuple[dict[str, Any],
         }
         for label in labels
     }
-    return {key: float(value) if isinstance(value, np.floating) else value for key, value in metrics.items()}, predicted
+    plain = {key: float(value) if isinstance(value, np.floating) else value for key, value in metrics.items()}
+    return plain, predicted
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -55,14 +56,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     except mlp.ModelFileError as error:
         raise StageError(f"{error}; rebuild it with `dvc repro --force train@{args.arch}`") from None
     X_test, y_test = load_split(args.prepared, "test")
+    if model.n_features != X_test.shape[1]:
+        raise StageError(
+            f"{args.model} expects {model.n_features} input features but the test set has {X_test.shape[1]}; "
+            f"rebuild it with `dvc repro --force train@{args.arch}`"
+        )
     metrics, predicted = score(model, X_test, y_test)
     write_json(args.metrics, metrics)
     write_csv(
         args.predictions,
         ["actual", "predicted"],
-        ({"actual": int(a), "predicted": int(p)} for a, p in zip(y_test, predicted)),
+        ({"actual": int(a), "predicted": int(p)} for a, p in zip(y_test, predicted, strict=True)),
     )
-    report = classification_report(y_test, predicted, labels=list(range(N_CLASSES)), digits=4, zero_division=0)
+    labels = list(range(N_CLASSES))
+    report = classification_report(y_test, predicted, labels=labels, digits=4, zero_division=0)
     write_text(args.report, f"Classification report: {args.arch}\n\n{report}")
     print(
         f"evaluate@{args.arch}: test accuracy {metrics['accuracy']:.4f}, "

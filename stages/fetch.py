@@ -59,7 +59,8 @@ def fetch_mnist(
     missing file is tried on every mirror (URL = mirror + NAME + ".gz"), then on OpenML.
     """
     out_dir = Path(out_dir)
-    sources = {name: "already present" for name, sha in checksums.items() if _has_checksum(out_dir / name, sha)}
+    present = [name for name, sha in checksums.items() if _has_checksum(out_dir / name, sha)]
+    sources = dict.fromkeys(present, "already present")
     missing = {name: sha for name, sha in checksums.items() if name not in sources}
     if missing and local_dir is not None:
         return sources | _copy_local(Path(local_dir), out_dir, missing)
@@ -78,7 +79,8 @@ def fetch_mnist(
 def _copy_local(local_dir: Path, out_dir: Path, missing: Mapping[str, str]) -> dict[str, str]:
     """Copy the missing files from MNIST_DIR, verifying all of them before writing any."""
     if not local_dir.is_dir():
-        raise FetchError(f"MNIST_DIR={local_dir} is not a folder; point it at the four MNIST files or unset it")
+        fix = "point it at the four MNIST files or unset it"
+        raise FetchError(f"MNIST_DIR={local_dir} is not a folder; {fix}")
     contents = {name: _read_local(local_dir, name, sha) for name, sha in missing.items()}
     for name, content in contents.items():
         _write(out_dir / name, content)
@@ -95,7 +97,8 @@ def _read_local(local_dir: Path, name: str, sha: str) -> bytes:
     except OSError as error:
         raise FetchError(f"MNIST_DIR file {path} is unreadable: {error.strerror or error}") from None
     except SourceError as error:
-        raise FetchError(f"MNIST_DIR file {path}: {error}; replace it with the original or unset MNIST_DIR") from None
+        fix = "replace it with the original or unset MNIST_DIR"
+        raise FetchError(f"MNIST_DIR file {path}: {error}; {fix}") from None
 
 
 def _fetch_from_mirrors(out_dir: Path, missing: Mapping[str, str], mirrors: Sequence[str],
@@ -204,4 +207,6 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main, "fetch")
+    # Each verified file is kept as soon as it is written (a rerun then skips it), and main()
+    # reads them back, so fetch's outputs are not held back until the end like other stages'.
+    run_stage(main, "fetch", all_or_nothing=False)

@@ -111,6 +111,8 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
         params = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ParamsError(f"{path} not found; run from the project root, where params.yaml lives") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ParamsError(f"{path} cannot be read ({error}); it must be a readable UTF-8 text file") from None
     except yaml.YAMLError as error:
         raise ParamsError(f"{path} is not valid YAML: {error}") from None
     problems = validate(params)
@@ -135,9 +137,8 @@ def validate(params: Any) -> list[str]:
         else:
             for name, entry in architectures.items():
                 if not isinstance(name, str) or not SAFE_NAME.match(name):
-                    problems.append(
-                        f"architectures.{name}: the name is used in file names; use letters, digits, '_' or '-'"
-                    )
+                    rule = "the name is used in file names; use letters, digits, '_' or '-'"
+                    problems.append(f"architectures.{name}: {rule}")
                 problems += _check_architecture(entry, f"architectures.{name}")
     return problems
 
@@ -166,10 +167,17 @@ def _check_mapping(section: Any, where: str, schema: dict[str, Check], required:
             continue
         problem = check(section[key])
         if problem and isinstance(section[key], str) and NUMERIC_STRING.match(section[key]):
-            problem += f" (YAML reads {section[key]} as text: write it with a dot and a signed exponent, e.g. 1.0e-3)"
+            problem += f" ({_number_hint(section[key])})"
         if problem:
             problems.append(f"{where}.{key}: {problem}")
     return problems
+
+
+def _number_hint(text: str) -> str:
+    """Why YAML read a number as text, and how to write it."""
+    if "e" in text.lower():  # unquoted 1e-3 or 1.0e3: YAML 1.1 floats need a dot and a signed exponent
+        return f"YAML reads {text} as text: write it with a dot and a signed exponent, e.g. 1.0e-3"
+    return f"YAML reads '{text}' as text: remove the quotes"
 
 
 def _suggest(key: Any, known: dict[str, Any]) -> str:

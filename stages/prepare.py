@@ -35,7 +35,10 @@ def split_data(
     """Select and split raw (images, labels) into {"train", "test"[, "val"]} (still uint8)."""
     images, labels = train
     if subset is not None and subset > len(images):
-        raise StageError(f"prepare.subset is {subset} but MNIST has only {len(images)} training images")
+        raise StageError(
+            f"prepare.subset is {subset} but MNIST has only {len(images)} training images; "
+            f"set it to at most {len(images)}, or to null for all of them"
+        )
     images, labels = images[:subset], labels[:subset]
     if split == "notebook":
         X_train, X_test, y_train, y_test = train_test_split(
@@ -48,7 +51,8 @@ def split_data(
         X_train, y_train = parts["train"]
         if validation_size >= len(X_train):
             raise StageError(
-                f"prepare.validation_size {validation_size} leaves no training images (only {len(X_train)})"
+                f"prepare.validation_size {validation_size} leaves no training images (only {len(X_train)}); "
+                f"set it below {len(X_train)}"
             )
         X_train, X_val, y_train, y_val = train_test_split(
             X_train, y_train, test_size=validation_size, random_state=random_state

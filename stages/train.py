@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 
 import mlp
 from mlp.augment import random_shifts
-from stages.common import EpochProgress, StageError, run_stage, write_csv, write_json
+from stages.common import EpochProgress, StageError, make_parent, run_stage, write_csv, write_json
 from stages.data import N_CLASSES, load_split
 from stages.params import architecture_settings, load_params
 
@@ -40,7 +40,8 @@ def train_model(
     """
     if settings["batch_size"] > len(X_train):
         raise StageError(
-            f"train.batch_size {settings['batch_size']} is larger than the {len(X_train)} training samples"
+            f"train.batch_size {settings['batch_size']} is larger than the {len(X_train)} training samples; "
+            f"set it to at most {len(X_train)}"
         )
     rng = np.random.default_rng(settings["seed"])
     model = mlp.MLP(
@@ -90,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     model, history = train_model(X_train, y_train, eval_sets, settings, f"train@{args.arch}")
     seconds = time.perf_counter() - started
 
-    Path(args.model).parent.mkdir(parents=True, exist_ok=True)
+    make_parent(args.model)
     mlp.save_model(model, args.model, metadata={"architecture": args.arch, "settings": settings})
     write_csv(args.history, list(history[0]), history)
     final = history[-1]

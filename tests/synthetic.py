@@ -50,8 +50,14 @@ def make_workspace(root: Path, params: dict | None = None) -> Path:
 
 
 def copy_project(destination: Path) -> None:
-    """Copy the project's tracked sources (not data, caches or the venv) to `destination`."""
-    ignore = shutil.ignore_patterns(".venv", ".git", "__pycache__", "data", "logs", ".pytest_cache", "dvc_plots", "*.egg-info")
+    """Copy the project's sources to `destination`, as a fresh clone with no results would be.
+
+    Left out: data, results (reports/, dvc.lock), the DVC cache and lock state, the venv.
+    """
+    ignore = shutil.ignore_patterns(
+        ".venv", ".git", "__pycache__", "data", "logs", ".pytest_cache", "dvc_plots", "*.egg-info",
+        "cache", "tmp", "reports", "dvc.lock",
+    )
     shutil.copytree(PROJECT, destination, ignore=ignore, dirs_exist_ok=True)
 
 
