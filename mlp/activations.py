@@ -12,47 +12,59 @@ from typing import NamedTuple
 
 import numpy as np
 
+from mlp.arrays import FloatArray
+
 LEAKY_SLOPE = 0.01
 
 
 class Activation(NamedTuple):
     """`forward(z, out)` writes f(z) into out; `backprop(dout, a)` multiplies dout by f'(z) in place."""
 
-    forward: Callable[[np.ndarray, np.ndarray], np.ndarray]
-    backprop: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    forward: Callable[[FloatArray, FloatArray], FloatArray]
+    backprop: Callable[[FloatArray, FloatArray], FloatArray]
 
 
-def relu(z: np.ndarray, out: np.ndarray) -> np.ndarray:
+# Each function returns the array its ufunc wrote into, which is what the ufunc returns, too;
+# NumPy's type stubs say Any for a ufunc called with out=, so returning it would lose the type.
+
+
+def relu(z: FloatArray, out: FloatArray) -> FloatArray:
     """max(z, 0)."""
-    return np.maximum(z, 0, out=out)
+    np.maximum(z, 0, out=out)
+    return out
 
 
-def relu_backprop(dout: np.ndarray, a: np.ndarray) -> np.ndarray:
+def relu_backprop(dout: FloatArray, a: FloatArray) -> FloatArray:
     """f'(z) is 1 where the unit was active, else 0 (0 at exactly z = 0, by convention)."""
-    return np.multiply(dout, a > 0, out=dout)
+    np.multiply(dout, a > 0, out=dout)
+    return dout
 
 
-def leaky_relu(z: np.ndarray, out: np.ndarray) -> np.ndarray:
+def leaky_relu(z: FloatArray, out: FloatArray) -> FloatArray:
     """z for z > 0, LEAKY_SLOPE * z otherwise."""
-    return np.maximum(z, LEAKY_SLOPE * z, out=out)
+    np.maximum(z, LEAKY_SLOPE * z, out=out)
+    return out
 
 
-def leaky_relu_backprop(dout: np.ndarray, a: np.ndarray) -> np.ndarray:
+def leaky_relu_backprop(dout: FloatArray, a: FloatArray) -> FloatArray:
     """f'(z) is 1 where a > 0, LEAKY_SLOPE elsewhere (a and z share their sign)."""
-    return np.multiply(dout, np.where(a > 0, 1, LEAKY_SLOPE).astype(a.dtype), out=dout)
+    np.multiply(dout, np.where(a > 0, 1, LEAKY_SLOPE).astype(a.dtype), out=dout)
+    return dout
 
 
-def tanh(z: np.ndarray, out: np.ndarray) -> np.ndarray:
+def tanh(z: FloatArray, out: FloatArray) -> FloatArray:
     """Hyperbolic tangent."""
-    return np.tanh(z, out=out)
+    np.tanh(z, out=out)
+    return out
 
 
-def tanh_backprop(dout: np.ndarray, a: np.ndarray) -> np.ndarray:
+def tanh_backprop(dout: FloatArray, a: FloatArray) -> FloatArray:
     """f'(z) = 1 - tanh(z)^2."""
-    return np.multiply(dout, 1 - a * a, out=dout)
+    np.multiply(dout, 1 - a * a, out=dout)
+    return dout
 
 
-def sigmoid(z: np.ndarray, out: np.ndarray) -> np.ndarray:
+def sigmoid(z: FloatArray, out: FloatArray) -> FloatArray:
     """1 / (1 + exp(-z)), computed as (1 + tanh(z / 2)) / 2 so that large |z| never overflows."""
     np.multiply(z, 0.5, out=out)
     np.tanh(out, out=out)
@@ -61,9 +73,10 @@ def sigmoid(z: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def sigmoid_backprop(dout: np.ndarray, a: np.ndarray) -> np.ndarray:
+def sigmoid_backprop(dout: FloatArray, a: FloatArray) -> FloatArray:
     """f'(z) = s (1 - s)."""
-    return np.multiply(dout, a * (1 - a), out=dout)
+    np.multiply(dout, a * (1 - a), out=dout)
+    return dout
 
 
 ACTIVATIONS: dict[str, Activation] = {
@@ -74,6 +87,6 @@ ACTIVATIONS: dict[str, Activation] = {
 }
 
 
-def derivative(name: str, a: np.ndarray) -> np.ndarray:
+def derivative(name: str, a: FloatArray) -> FloatArray:
     """f'(z) as an array, from the output a = f(z) (for tests and inspection)."""
     return ACTIVATIONS[name].backprop(np.ones_like(a), a)

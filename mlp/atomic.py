@@ -131,8 +131,8 @@ def _signals_held() -> Iterator[None]:
     finally:
         for signum, handler in held.items():
             signal.signal(signum, handler)
-        for signum in dict.fromkeys(noted):  # each held signal once, in the order it came
-            signal.raise_signal(signum)
+        for number in dict.fromkeys(noted):  # each held signal once, in the order it came
+            signal.raise_signal(number)
 
 
 def _remove_quietly(path: str) -> None:

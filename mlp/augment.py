@@ -10,8 +10,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from mlp.arrays import FloatArray
 
-def random_shifts(side: int, max_shift: int) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
+
+def random_shifts(side: int, max_shift: int) -> Callable[[FloatArray, np.random.Generator], FloatArray]:
     """An augmenter that shifts each (side*side)-pixel image by up to `max_shift` pixels.
 
     Each image gets its own vertical and horizontal shift in [-max_shift, max_shift]; pixels
@@ -33,7 +35,7 @@ def random_shifts(side: int, max_shift: int) -> Callable[[np.ndarray, np.random.
         dtype=np.intp,
     )
 
-    def shift(X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def shift(X: FloatArray, rng: np.random.Generator) -> FloatArray:
         assert X.ndim == 2 and X.shape[1] == side * side
         n_samples = len(X)
         margin = ((0, 0), (max_shift, max_shift), (max_shift, max_shift))

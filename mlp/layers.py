@@ -7,24 +7,27 @@ a step is computed from the weights that produced the forward pass.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from mlp.activations import ACTIVATIONS
+from mlp.arrays import FloatArray
 
 
-def he_normal(fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
+def he_normal(fan_in: int, fan_out: int, rng: np.random.Generator) -> FloatArray:
     """He et al. 2015 for ReLU-like units: N(0, 2 / fan_in), keeps activations' variance."""
-    return rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)
+    return rng.standard_normal((fan_in, fan_out)) * math.sqrt(2.0 / fan_in)
 
 
-def glorot_normal(fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
+def glorot_normal(fan_in: int, fan_out: int, rng: np.random.Generator) -> FloatArray:
     """Glorot & Bengio 2010 for tanh or sigmoid: N(0, 2 / (fan_in + fan_out))."""
-    return rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / (fan_in + fan_out))
+    return rng.standard_normal((fan_in, fan_out)) * math.sqrt(2.0 / (fan_in + fan_out))
 
 
-INITIALIZERS: dict[str, Callable[[int, int, np.random.Generator], np.ndarray]] = {
+INITIALIZERS: dict[str, Callable[[int, int, np.random.Generator], FloatArray]] = {
     "he": he_normal,
     "glorot": glorot_normal,
 }
@@ -43,11 +46,11 @@ class Dense:
 
     def __init__(
         self,
-        W: np.ndarray,
-        b: np.ndarray,
+        W: FloatArray,
+        b: FloatArray,
         activation: str | None = None,
         needs_input_grad: bool = True,
-        grads: tuple[np.ndarray, np.ndarray] | None = None,
+        grads: tuple[FloatArray, FloatArray] | None = None,
     ) -> None:
         assert W.ndim == 2 and b.shape == (W.shape[1],) and W.dtype == b.dtype
         self.W = W
@@ -57,10 +60,10 @@ class Dense:
         self.needs_input_grad = needs_input_grad
         self.dW, self.db = grads if grads is not None else (np.zeros_like(W), np.zeros_like(b))
         assert self.dW.shape == W.shape and self.db.shape == b.shape
-        self._X: np.ndarray | None = None  # the input, for dW
-        self._a: np.ndarray | None = None  # the output, for the activation's derivative
+        self._X: FloatArray | None = None  # the input, for dW
+        self._a: FloatArray | None = None  # the output, for the activation's derivative
 
-    def forward(self, X: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    def forward(self, X: FloatArray, out: FloatArray | None = None) -> FloatArray:
         """Return activation(X @ W + b), shape (n_samples, fan_out), written into `out` if given."""
         z = np.matmul(X, self.W, out=out)
         z += self.b
@@ -69,7 +72,7 @@ class Dense:
         self._X, self._a = X, z
         return z
 
-    def backward(self, dout: np.ndarray) -> np.ndarray | None:
+    def backward(self, dout: FloatArray) -> FloatArray | None:
         """Store dW, db from d loss / d output (n_samples, fan_out); return dX or None.
 
         `dout` is overwritten with d loss / d z (saves an allocation per layer and step).
@@ -83,10 +86,13 @@ class Dense:
         return dz @ self.W.T
 
 
-def dropout_mask(shape: tuple[int, ...], rate: float, rng: np.random.Generator, dtype: np.dtype) -> np.ndarray:
+def dropout_mask(
+    shape: tuple[int, ...], rate: float, rng: np.random.Generator, dtype: np.dtype[Any]
+) -> FloatArray:
     """Inverted dropout: keep each unit with probability 1 - rate and scale kept ones by 1/(1 - rate).
 
     The scaling keeps each unit's expected value, so prediction needs no rescaling.
     """
     keep = 1.0 - rate
-    return (rng.random(shape, dtype=np.float32) < keep).astype(dtype) * dtype.type(1.0 / keep)
+    mask: FloatArray = (rng.random(shape, dtype=np.float32) < keep).astype(dtype) * dtype.type(1.0 / keep)
+    return mask

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from mlp.arrays import FloatArray, IntArray
 
-def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+
+def softmax_cross_entropy(logits: FloatArray, y: IntArray) -> tuple[float, FloatArray]:
     """Mean cross-entropy of integer labels under softmax(logits), and its gradient.
 
     Parameters
@@ -32,7 +34,9 @@ def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.
     exp = np.exp(shifted, out=shifted)
     sum_exp = exp.sum(axis=1)
     # -log p(y) = log(sum exp) - shifted[y]: the log-sum-exp form never takes log(0).
-    loss = (float(np.log(sum_exp).sum(dtype=np.float64)) - float(true_class.sum(dtype=np.float64))) / n_samples
+    loss = (
+        float(np.log(sum_exp).sum(dtype=np.float64)) - float(true_class.sum(dtype=np.float64))
+    ) / n_samples
     # d/dz of -log softmax(z)_y is softmax(z) - onehot(y), and the batch mean divides by
     # n_samples. Subtracting at the true class avoids building a one-hot matrix.
     dlogits = exp

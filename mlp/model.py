@@ -5,12 +5,14 @@ Saving and loading live in persistence.py; the training loop in train.py.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
 from mlp.activations import ACTIVATIONS
+from mlp.arrays import FloatArray, IntArray
 from mlp.layers import INITIALIZERS, Dense, dropout_mask
 from mlp.losses import softmax_cross_entropy
 from mlp.validation import (
@@ -54,7 +56,7 @@ class MLP:
         self.dtype = np.dtype(dtype)
         weights = [
             INITIALIZERS[init](fan_in, fan_out, rng).astype(self.dtype)
-            for fan_in, fan_out in zip(self.layer_sizes[:-1], self.layer_sizes[1:])
+            for fan_in, fan_out in itertools.pairwise(self.layer_sizes)
         ]
         biases = [np.zeros(W.shape[1], dtype=self.dtype) for W in weights]
         self._build(weights, biases)
@@ -62,8 +64,8 @@ class MLP:
     @classmethod
     def from_weights(
         cls,
-        weights: Sequence[np.ndarray],
-        biases: Sequence[np.ndarray],
+        weights: Sequence[FloatArray],
+        biases: Sequence[FloatArray],
         activation: str = "relu",
         init: str = "he",
         dropout: float = 0.0,
@@ -76,7 +78,7 @@ class MLP:
         model._build(list(weights), list(biases))
         return model
 
-    def _build(self, weights: list[np.ndarray], biases: list[np.ndarray]) -> None:
+    def _build(self, weights: list[FloatArray], biases: list[FloatArray]) -> None:
         """Lay every parameter out in one vector (weights first, then biases), and likewise
         every gradient, with the layers' W, b, dW and db as views into them.
 
@@ -90,8 +92,11 @@ class MLP:
         self._gradients = np.zeros_like(self._parameters)
         self._n_weights = int(bounds[len(weights)])
 
-        def views(vector: np.ndarray) -> list[np.ndarray]:
-            return [vector[start:stop].reshape(array.shape) for start, stop, array in zip(bounds, bounds[1:], arrays)]
+        def views(vector: FloatArray) -> list[FloatArray]:
+            return [
+                vector[start:stop].reshape(array.shape)
+                for start, stop, array in zip(bounds[:-1], bounds[1:], arrays, strict=True)
+            ]
 
         values, grads = views(self._parameters), views(self._gradients)
         n_layers = len(weights)
@@ -105,7 +110,7 @@ class MLP:
             )
             for i in range(n_layers)
         ]
-        self._masks: list[np.ndarray | None] = [None] * n_layers
+        self._masks: list[FloatArray | None] = [None] * n_layers
 
     @property
     def n_features(self) -> int:
@@ -120,18 +125,18 @@ class MLP:
         """The number of trainable scalars (weights and biases)."""
         return self._parameters.size
 
-    def parameters(self) -> list[np.ndarray]:
+    def parameters(self) -> list[FloatArray]:
         """[vector of every weight and bias]: what an optimizer updates in place.
 
         Per-layer arrays are model.layers[i].W and .b, views into this vector.
         """
         return [self._parameters]
 
-    def gradients(self) -> list[np.ndarray]:
+    def gradients(self) -> list[FloatArray]:
         """[vector of every gradient] from the last backward(), in parameters() order."""
         return [self._gradients]
 
-    def forward(self, X: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+    def forward(self, X: FloatArray, rng: np.random.Generator | None = None) -> FloatArray:
         """Logits (n_samples, n_classes) for X (n_samples, n_features) of the model's dtype.
 
         With an `rng` and dropout > 0 this is a training pass: hidden units are dropped.
@@ -148,12 +153,12 @@ class MLP:
                 self._masks[i] = None
         return a
 
-    def backward(self, dlogits: np.ndarray, weight_decay: float = 0.0) -> None:
+    def backward(self, dlogits: FloatArray, weight_decay: float = 0.0) -> None:
         """Store every layer's dW and db from d loss / d logits; weights stay unchanged.
 
         `weight_decay` adds the gradient of 0.5 * weight_decay * sum(W**2) (biases exempt).
         """
-        dout: np.ndarray | None = dlogits
+        dout: FloatArray | None = dlogits
         for i in range(len(self.layers) - 1, -1, -1):
             assert dout is not None
             mask = self._masks[i]
@@ -166,8 +171,8 @@ class MLP:
 
     def loss_and_gradients(
         self,
-        X: np.ndarray,
-        y: np.ndarray,
+        X: FloatArray,
+        y: IntArray,
         weight_decay: float = 0.0,
         rng: np.random.Generator | None = None,
     ) -> float:
@@ -183,7 +188,7 @@ class MLP:
             loss += 0.5 * weight_decay * float(np.dot(weights, weights))
         return loss
 
-    def predict_logits(self, X: npt.ArrayLike, batch_size: int = 4096) -> np.ndarray:
+    def predict_logits(self, X: npt.ArrayLike, batch_size: int = 4096) -> FloatArray:
         """Logits (n_samples, n_classes) without dropout, computed in chunks to bound memory."""
         X = check_features(X, self.n_features).astype(self.dtype, copy=False)
         # forward() returns a new array per call (the last layer's matmul allocates it).
@@ -192,12 +197,14 @@ class MLP:
             return np.zeros((0, self.n_classes), dtype=self.dtype)
         return np.concatenate(chunks)
 
-    def predict_proba(self, X: npt.ArrayLike) -> np.ndarray:
+    def predict_proba(self, X: npt.ArrayLike) -> FloatArray:
         """Class probabilities (n_samples, n_classes): the softmax of the logits."""
         logits = self.predict_logits(X)
         exp = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return exp / exp.sum(axis=1, keepdims=True)
+        probabilities: FloatArray = exp / exp.sum(axis=1, keepdims=True)
+        return probabilities
 
-    def predict(self, X: npt.ArrayLike) -> np.ndarray:
+    def predict(self, X: npt.ArrayLike) -> IntArray:
         """The most likely class (n_samples,) for each row of X."""
-        return np.argmax(self.predict_logits(X), axis=1)
+        labels: IntArray = np.argmax(self.predict_logits(X), axis=1)
+        return labels

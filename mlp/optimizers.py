@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mlp.arrays import FloatArray
 from mlp.validation import check_choice, check_fraction, check_positive
 
 
@@ -23,7 +24,7 @@ class SGD:
 
     def __init__(
         self,
-        params: Sequence[np.ndarray],
+        params: Sequence[FloatArray],
         learning_rate: float,
         momentum: float = 0.0,
         nesterov: bool = False,
@@ -39,9 +40,9 @@ class SGD:
         self.velocities = [np.zeros_like(p) for p in self.params] if momentum else []
         self._scratch = [np.empty_like(p) for p in self.params]
 
-    def step(self, grads: Sequence[np.ndarray]) -> None:
+    def step(self, grads: Sequence[FloatArray]) -> None:
         """Apply one update to every parameter, in place."""
-        for i, (p, g) in enumerate(zip(self.params, grads)):
+        for i, (p, g) in enumerate(zip(self.params, grads, strict=True)):
             lr = p.dtype.type(self.learning_rate)
             update = self._scratch[i]
             if not self.momentum:
@@ -69,7 +70,7 @@ class Adam:
 
     def __init__(
         self,
-        params: Sequence[np.ndarray],
+        params: Sequence[FloatArray],
         learning_rate: float = 0.001,
         beta1: float = 0.9,
         beta2: float = 0.999,
@@ -87,12 +88,12 @@ class Adam:
         self.v = [np.zeros_like(p) for p in self.params]
         self._scratch = [np.empty_like(p) for p in self.params]
 
-    def step(self, grads: Sequence[np.ndarray]) -> None:
+    def step(self, grads: Sequence[FloatArray]) -> None:
         """Apply one update to every parameter, in place."""
         self.t += 1
         correction1 = 1 - self.beta1**self.t
         correction2 = 1 - self.beta2**self.t
-        for p, g, m, v, scratch in zip(self.params, grads, self.m, self.v, self._scratch):
+        for p, g, m, v, scratch in zip(self.params, grads, self.m, self.v, self._scratch, strict=True):
             dtype = p.dtype.type
             m *= dtype(self.beta1)
             m += dtype(1 - self.beta1) * g
@@ -114,7 +115,7 @@ OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
 
 def make_optimizer(
     name: str,
-    params: Sequence[np.ndarray],
+    params: Sequence[FloatArray],
     learning_rate: float,
     momentum: float = 0.9,
     beta1: float = 0.9,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from mlp.activations import ACTIVATIONS
 from mlp.atomic import atomic_open
@@ -36,8 +37,16 @@ READ_CHUNK = 1 << 20
 # What a damaged archive makes zipfile or NumPy's .npy header parser raise: truncation, a bad CRC,
 # and bits flipped into "unsupported compression" (NotImplementedError) or "encrypted" (RuntimeError).
 READ_ERRORS = (
-    OSError, ValueError, EOFError, KeyError, struct.error, zlib.error,
-    zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError,
+    OSError,
+    ValueError,
+    EOFError,
+    KeyError,
+    struct.error,
+    zlib.error,
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    NotImplementedError,
+    RuntimeError,
 )
 
 
@@ -65,11 +74,11 @@ def save_model(model: MLP, path: str | os.PathLike[str], metadata: dict[str, Any
         "metadata": metadata or {},
     }
     header_bytes = json.dumps(header, sort_keys=True).encode("utf-8")
-    arrays: dict[str, np.ndarray] = {"header": np.frombuffer(header_bytes, dtype=np.uint8)}
+    arrays: dict[str, npt.NDArray[Any]] = {"header": np.frombuffer(header_bytes, dtype=np.uint8)}
     for i, layer in enumerate(model.layers):
         arrays[f"W{i}"], arrays[f"b{i}"] = layer.W, layer.b
     with atomic_open(path, "wb") as handle:
-        np.savez(handle, **arrays)
+        np.savez(handle, allow_pickle=False, **arrays)  # a model file never holds a pickle
 
 
 def load_model(path: str | os.PathLike[str]) -> tuple[MLP, dict[str, Any]]:
@@ -94,7 +103,7 @@ def load_model(path: str | os.PathLike[str]) -> tuple[MLP, dict[str, Any]]:
     return model, header["metadata"]
 
 
-def _read_model_file(path: Path) -> tuple[dict[str, Any], list[np.ndarray], list[np.ndarray]]:
+def _read_model_file(path: Path) -> tuple[dict[str, Any], list[npt.NDArray[Any]], list[npt.NDArray[Any]]]:
     """The checked header and the raw weight and bias arrays of the archive at `path`."""
     with open(path, "rb") as handle:
         if handle.read(len(NPY_MAGIC)) == NPY_MAGIC:
@@ -113,7 +122,7 @@ def _read_model_file(path: Path) -> tuple[dict[str, Any], list[np.ndarray], list
     return header, weights, biases
 
 
-def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> npt.NDArray[Any]:
     """One .npy member, refused unless its dtype is plain and its declared size is what it holds."""
     name = info.filename.removesuffix(".npy")
     if info.file_size > MAX_ARRAY_BYTES:
@@ -139,7 +148,7 @@ def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
     return array.reshape(shape, order="F" if fortran_order else "C")
 
 
-def _read_header(raw: np.ndarray) -> dict[str, Any]:
+def _read_header(raw: npt.NDArray[Any]) -> dict[str, Any]:
     """Decode and sanity-check the JSON header."""
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise ModelFileError(f"header array has dtype {raw.dtype} and shape {raw.shape}, expected uint8")
@@ -172,7 +181,9 @@ def _read_header(raw: np.ndarray) -> dict[str, Any]:
     return header
 
 
-def _check_arrays(header: dict[str, Any], weights: list[np.ndarray], biases: list[np.ndarray]) -> None:
+def _check_arrays(
+    header: dict[str, Any], weights: list[npt.NDArray[Any]], biases: list[npt.NDArray[Any]]
+) -> None:
     """Check each array's shape and dtype against the header, and that all are finite."""
     sizes, dtype = header["layer_sizes"], np.dtype(header["dtype"])
     for i, (W, b) in enumerate(zip(weights, biases, strict=True)):

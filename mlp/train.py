@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import numpy.typing as npt
 
+from mlp.arrays import FloatArray, IntArray
 from mlp.losses import softmax_cross_entropy
 from mlp.model import MLP
 from mlp.optimizers import SGD, Adam
@@ -18,7 +19,7 @@ from mlp.schedules import learning_rate_at
 from mlp.validation import check_features, check_labels, check_positive
 
 EvalSets = Mapping[str, tuple[npt.ArrayLike, npt.ArrayLike]]
-Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+Augment = Callable[[FloatArray, np.random.Generator], FloatArray]
 
 
 class TrainingDivergedError(RuntimeError):
@@ -100,12 +101,16 @@ def fit(
         raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
     checked_sets = _checked_eval_sets(model, eval_sets or {})
     if select_best is not None and select_best not in checked_sets:
-        raise ValueError(f"select_best names {select_best!r}, which is not among eval_sets {sorted(checked_sets)}")
+        raise ValueError(
+            f"select_best names {select_best!r}, which is not among eval_sets {sorted(checked_sets)}"
+        )
     base_learning_rate = optimizer.learning_rate
     history: list[dict[str, float]] = []
     best_accuracy, best_parameters = -1.0, None
     for epoch in range(epochs):
-        optimizer.learning_rate = learning_rate_at(schedule, base_learning_rate, epoch, epochs, step_size, gamma)
+        optimizer.learning_rate = learning_rate_at(
+            schedule, base_learning_rate, epoch, epochs, step_size, gamma
+        )
         # Overflow warnings are noise here: a non-finite loss or weight raises just below.
         with np.errstate(over="ignore", invalid="ignore"):
             loss = _train_one_epoch(model, X, y, optimizer, rng, batch_size, weight_decay, augment, epoch)
@@ -127,7 +132,7 @@ def fit(
     return history
 
 
-def _checked_eval_sets(model: MLP, eval_sets: EvalSets) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _checked_eval_sets(model: MLP, eval_sets: EvalSets) -> dict[str, tuple[FloatArray, IntArray]]:
     """Validate each evaluation set once, cast to the model's dtype."""
     return {
         name: (
@@ -140,8 +145,8 @@ def _checked_eval_sets(model: MLP, eval_sets: EvalSets) -> dict[str, tuple[np.nd
 
 def _train_one_epoch(
     model: MLP,
-    X: np.ndarray,
-    y: np.ndarray,
+    X: FloatArray,
+    y: IntArray,
     optimizer: SGD | Adam,
     rng: np.random.Generator,
     batch_size: int,
@@ -161,7 +166,9 @@ def _train_one_epoch(
         loss = model.loss_and_gradients(X_batch, y_batch, weight_decay, rng)
         if not math.isfinite(loss):
             # A weight that overflowed in the previous update shows up here, one step later.
-            raise _diverged(f"the loss is {loss} at epoch {epoch + 1}, step {step + 1}", optimizer.learning_rate)
+            raise _diverged(
+                f"the loss is {loss} at epoch {epoch + 1}, step {step + 1}", optimizer.learning_rate
+            )
         optimizer.step(model.gradients())
         total_loss += loss * len(y_batch)
     return total_loss / len(X)

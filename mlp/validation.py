@@ -7,6 +7,7 @@ Shape invariants that only a programming error can break are asserts elsewhere.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -30,15 +31,15 @@ def check_layer_sizes(layer_sizes: Iterable[int]) -> list[int]:
     return [int(size) for size in sizes]
 
 
-def check_features(X: npt.ArrayLike, n_features: int, name: str = "X") -> np.ndarray:
+def check_features(
+    X: npt.ArrayLike, n_features: int, name: str = "X"
+) -> npt.NDArray[np.integer[Any] | np.floating[Any]]:
     """Return X as an array after checking it is 2-D, numeric, finite and has `n_features` columns."""
     X = np.asarray(X)
     if X.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {X.shape}")
     if X.shape[1] != n_features:
-        raise ValueError(
-            f"{name} has {X.shape[1]} features but the model expects {n_features}"
-        )
+        raise ValueError(f"{name} has {X.shape[1]} features but the model expects {n_features}")
     if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
         raise ValueError(f"{name} must hold real numbers, got dtype {X.dtype}")
     # min and max propagate NaN and reach inf, without a temporary as large as X.
@@ -47,7 +48,7 @@ def check_features(X: npt.ArrayLike, n_features: int, name: str = "X") -> np.nda
     return X
 
 
-def check_labels(y: npt.ArrayLike, n_samples: int, n_classes: int, name: str = "y") -> np.ndarray:
+def check_labels(y: npt.ArrayLike, n_samples: int, n_classes: int, name: str = "y") -> npt.NDArray[np.int64]:
     """Return y as an int64 vector after checking its length and that labels lie in 0..n_classes-1."""
     y = np.asarray(y)
     if y.ndim != 1 or y.shape[0] != n_samples:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
+from mlp.arrays import FloatArray, IntArray
 from mlp.atomic import atomic_open
 from stages.common import StageError
 
@@ -18,7 +21,7 @@ N_CLASSES = 10
 N_FEATURES = 28 * 28  # one column per MNIST pixel
 
 
-def save_split(folder: str | Path, split: str, X: np.ndarray, y: np.ndarray) -> None:
+def save_split(folder: str | Path, split: str, X: FloatArray, y: IntArray) -> None:
     """Write data/prepared/<split>.npz holding X (n, n_features) float32 and y (n,) uint8."""
     assert X.ndim == 2 and y.shape == (len(X),)
     Path(folder).mkdir(parents=True, exist_ok=True)
@@ -26,7 +29,7 @@ def save_split(folder: str | Path, split: str, X: np.ndarray, y: np.ndarray) -> 
         np.savez(handle, X=X.astype(np.float32, copy=False), y=y.astype(np.uint8, copy=False))
 
 
-def load_split(folder: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+def load_split(folder: str | Path, split: str) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
     """Read and check one prepared split; raise StageError naming the file and the fix."""
     path = Path(folder) / f"{split}.npz"
     fix = "rerun `dvc repro prepare` (or delete data/prepared first)"
@@ -43,7 +46,7 @@ def load_split(folder: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     return X, y.astype(np.int64)
 
 
-def _problem(X: np.ndarray, y: np.ndarray) -> str | None:
+def _problem(X: npt.NDArray[Any], y: npt.NDArray[Any]) -> str | None:
     if X.dtype != np.float32 or X.ndim != 2 or X.shape[0] == 0 or X.shape[1] != N_FEATURES:
         return f"X must be a non-empty float32 array of shape (n, {N_FEATURES}), got {X.dtype} {X.shape}"
     if y.dtype != np.uint8 or y.shape != (X.shape[0],):

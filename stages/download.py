@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 
 import numpy as np
+import numpy.typing as npt
 from tqdm import tqdm
 
 from stages.idx import encode_idx
@@ -49,7 +50,9 @@ def download(url: str, *, timeout: float, retries: int, backoff: float, max_byte
             if not error.transient:
                 raise
             if attempt == retries:
-                raise SourceError(f"{error} (gave up after {retries + 1} attempts)", unreachable=True) from None
+                raise SourceError(
+                    f"{error} (gave up after {retries + 1} attempts)", unreachable=True
+                ) from None
             time.sleep(backoff * 2**attempt)
     raise AssertionError("unreachable: the loop returns or raises")
 
@@ -83,7 +86,9 @@ def _read_body(response: http.client.HTTPResponse, max_bytes: int, label: str) -
         raise SourceError(f"announces {expected} bytes, more than the {max_bytes} byte limit")
     body = bytearray()
     # disable=None: the bar shows on a terminal and stays silent in CI and DVC logs.
-    with tqdm(total=expected, desc=label, unit="B", unit_scale=True, file=sys.stderr, disable=None, leave=False) as bar:
+    with tqdm(
+        total=expected, desc=label, unit="B", unit_scale=True, file=sys.stderr, disable=None, leave=False
+    ) as bar:
         while chunk := response.read(CHUNK_BYTES):
             body += chunk
             bar.update(len(chunk))
@@ -129,7 +134,7 @@ def load_openml_mnist(*, timeout: float, retries: int, backoff: float) -> dict[s
     return openml_to_idx(bunch.data, bunch.target)
 
 
-def openml_to_idx(data: np.ndarray, target: np.ndarray) -> dict[str, bytes]:
+def openml_to_idx(data: npt.ArrayLike, target: npt.ArrayLike) -> dict[str, bytes]:
     """Turn OpenML's (70000, 784) pixels and string labels into the four IDX files' bytes.
 
     OpenML keeps MNIST's order: the 60000 training rows come first, then the 10000 test rows.
@@ -137,19 +142,21 @@ def openml_to_idx(data: np.ndarray, target: np.ndarray) -> dict[str, bytes]:
     n_rows = MNIST_TRAIN_SIZE + MNIST_TEST_SIZE
     pixels, classes = np.asarray(data), np.asarray(target)
     if pixels.shape != (n_rows, 784) or classes.shape != (n_rows,):
-        raise SourceError(f"expected ({n_rows}, 784) pixels and {n_rows} labels, got {pixels.shape} and {classes.shape}")
+        raise SourceError(
+            f"expected ({n_rows}, 784) pixels and {n_rows} labels, got {pixels.shape} and {classes.shape}"
+        )
     if pixels.size and (pixels.min() < 0 or pixels.max() > 255):
         raise SourceError("pixels fall outside 0..255")
     images = pixels.astype(np.uint8).reshape(n_rows, 28, 28)
     if not np.array_equal(images.reshape(n_rows, 784), pixels):
         raise SourceError("pixels are not whole numbers")
     try:
-        labels = classes.astype(np.int64)  # OpenML gives the classes as strings '0'..'9'
+        numbers = classes.astype(np.int64)  # OpenML gives the classes as strings '0'..'9'
     except (TypeError, ValueError) as error:
         raise SourceError(f"labels are not integers: {error}") from None
-    if labels.min() < 0 or labels.max() > 9:
+    if numbers.min() < 0 or numbers.max() > 9:
         raise SourceError("labels fall outside 0..9")
-    labels = labels.astype(np.uint8)
+    labels = numbers.astype(np.uint8)
     split = MNIST_TRAIN_SIZE
     return {
         "train-images-idx3-ubyte": encode_idx(images[:split]),

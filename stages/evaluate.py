@@ -14,11 +14,12 @@ import numpy as np
 from sklearn.metrics import classification_report, precision_recall_fscore_support
 
 import mlp
+from mlp.arrays import FloatArray, IntArray
 from stages.common import StageError, run_stage, write_csv, write_json, write_text
 from stages.data import N_CLASSES, load_split
 
 
-def score(model: mlp.MLP, X: np.ndarray, y: np.ndarray) -> tuple[dict[str, Any], np.ndarray]:
+def score(model: mlp.MLP, X: FloatArray, y: IntArray) -> tuple[dict[str, Any], IntArray]:
     """Test metrics (flat summary plus per-class scores) and the predicted labels."""
     summary = mlp.evaluate(model, X, y)
     predicted = model.predict(X)

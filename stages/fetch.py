@@ -101,8 +101,9 @@ def _read_local(local_dir: Path, name: str, sha: str) -> bytes:
         raise FetchError(f"MNIST_DIR file {path}: {error}; {fix}") from None
 
 
-def _fetch_from_mirrors(out_dir: Path, missing: Mapping[str, str], mirrors: Sequence[str],
-                        failures: list[str], **network: Any) -> dict[str, str]:
+def _fetch_from_mirrors(
+    out_dir: Path, missing: Mapping[str, str], mirrors: Sequence[str], failures: list[str], **network: Any
+) -> dict[str, str]:
     """Try each missing file on each mirror in turn; a mirror found unreachable is not asked again."""
     sources: dict[str, str] = {}
     unreachable: set[str] = set()
@@ -123,8 +124,9 @@ def _fetch_from_mirrors(out_dir: Path, missing: Mapping[str, str], mirrors: Sequ
     return sources
 
 
-def _fetch_from_openml(out_dir: Path, missing: Mapping[str, str], failures: list[str],
-                       **network: Any) -> dict[str, str]:
+def _fetch_from_openml(
+    out_dir: Path, missing: Mapping[str, str], failures: list[str], **network: Any
+) -> dict[str, str]:
     """Rebuild the missing files from OpenML, keeping only those whose checksum matches."""
     try:
         files = load_openml_mnist(**network)
@@ -202,8 +204,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     sources = fetch_mnist(args.out_dir, local_dir=os.environ.get("MNIST_DIR") or None)
     n_train, n_test = (len(load_mnist_split(args.out_dir, split)[1]) for split in ("train", "t10k"))
     n_kept = sum(source == "already present" for source in sources.values())
-    print(f"fetch: {args.out_dir} holds {n_train} train and {n_test} t10k images, SHA-256 verified "
-          f"({len(sources) - n_kept} fetched, {n_kept} already present)")
+    print(
+        f"fetch: {args.out_dir} holds {n_train} train and {n_test} t10k images, SHA-256 verified "
+        f"({len(sources) - n_kept} fetched, {n_kept} already present)"
+    )
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from mlp.arrays import FloatArray, IntArray
 from mlp.atomic import atomic_open
 
 DPI = 100  # pixel size = figsize in inches * DPI
@@ -65,12 +66,12 @@ def format_seconds(seconds: float | None) -> str:
 
 
 def plot_curves(
-    epochs: np.ndarray,
-    loss: np.ndarray,
-    train_loss: np.ndarray,
-    test_loss: np.ndarray,
-    train_accuracy: np.ndarray,
-    test_accuracy: np.ndarray,
+    epochs: FloatArray,
+    loss: FloatArray,
+    train_loss: FloatArray,
+    test_loss: FloatArray,
+    train_accuracy: FloatArray,
+    test_accuracy: FloatArray,
     arch: str,
     path: str | Path,
 ) -> None:
@@ -90,7 +91,7 @@ def plot_curves(
             axes.legend()
 
 
-def plot_test_accuracy_all(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | Path) -> None:
+def plot_test_accuracy_all(curves: Mapping[str, tuple[FloatArray, FloatArray]], path: str | Path) -> None:
     """Test accuracy per epoch of every architecture: {name: (epochs, test_accuracy)}."""
     with png_figure(path, (8, 5)) as figure:
         axes = figure.subplots()
@@ -103,7 +104,9 @@ def plot_test_accuracy_all(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], 
         axes.legend(title="architecture")
 
 
-def _confusion(figure: Figure, matrix: np.ndarray, title: str, number_format: str, vmax: float) -> None:
+def _confusion(
+    figure: Figure, matrix: IntArray | FloatArray, title: str, number_format: str, vmax: float
+) -> None:
     # Fixed, square axes (5.04 x 5.04 in on a 7 x 6 in figure): constrained layout clips the bar's labels.
     axes = figure.add_axes((0.1, 0.09, 0.72, 0.84))
     image = axes.imshow(matrix, cmap="Blues", vmin=0, vmax=vmax)
@@ -118,7 +121,7 @@ def _confusion(figure: Figure, matrix: np.ndarray, title: str, number_format: st
     figure.colorbar(image, cax=figure.add_axes((0.85, 0.09, 0.03, 0.84)))
 
 
-def plot_confusion(counts: np.ndarray, arch: str, path: str | Path) -> None:
+def plot_confusion(counts: IntArray, arch: str, path: str | Path) -> None:
     """Confusion matrix (n_classes, n_classes) of counts, rows true and columns predicted."""
     with png_figure(path, (7, 6), layout=None) as figure:
         _confusion(
@@ -126,7 +129,7 @@ def plot_confusion(counts: np.ndarray, arch: str, path: str | Path) -> None:
         )
 
 
-def plot_confusion_normalized(counts: np.ndarray, arch: str, path: str | Path) -> None:
+def plot_confusion_normalized(counts: IntArray, arch: str, path: str | Path) -> None:
     """The confusion matrix with each row divided by its total: the recall of each true class."""
     totals = counts.sum(axis=1, keepdims=True)
     rates = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)  # a class absent stays 0

@@ -17,13 +17,14 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from mlp.arrays import FloatArray, IntArray
 from stages.figures import png_figure
 
 GRID = (2, 5)  # rows, columns of a gallery: at most 10 images
 WEIGHT_GRID = (4, 8)  # at most 32 hidden units
 
 
-def _square(pixels: np.ndarray) -> np.ndarray:
+def _square(pixels: FloatArray) -> FloatArray:
     """A flat image (side * side,) as a (side, side) array."""
     side = math.isqrt(pixels.size)
     if side * side != pixels.size:
@@ -32,7 +33,7 @@ def _square(pixels: np.ndarray) -> np.ndarray:
 
 
 def _gallery(
-    figure: Figure, images: np.ndarray, titles: Sequence[str], colors: Sequence[str], title: str
+    figure: Figure, images: FloatArray, titles: Sequence[str], colors: Sequence[str], title: str
 ) -> None:
     """Up to 10 flat images in a 2x5 grid under `title`; unused cells stay blank."""
     assert len(titles) == len(colors) == min(len(images), GRID[0] * GRID[1])
@@ -46,7 +47,7 @@ def _gallery(
     figure.suptitle(title, fontsize=13)
 
 
-def plot_samples(images: np.ndarray, labels: np.ndarray, path: str | Path) -> None:
+def plot_samples(images: FloatArray, labels: IntArray, path: str | Path) -> None:
     """The first 10 training images (n, n_features) with their labels, in a 2x5 grid."""
     titles = [f"Label: {label}" for label in labels[:10]]
     with png_figure(path, (10, 4.8), layout=None) as figure:
@@ -54,7 +55,7 @@ def plot_samples(images: np.ndarray, labels: np.ndarray, path: str | Path) -> No
 
 
 def plot_predictions(
-    images: np.ndarray, true: np.ndarray, predicted: np.ndarray, arch: str, path: str | Path
+    images: FloatArray, true: IntArray, predicted: IntArray, arch: str, path: str | Path
 ) -> None:
     """The first 10 of the given test images titled 'true / predicted', green when right, red when wrong."""
     pairs = list(zip(true[:10], predicted[:10], strict=True))
@@ -65,10 +66,10 @@ def plot_predictions(
 
 
 def plot_misclassified(
-    images: np.ndarray,
-    true: np.ndarray,
-    predicted: np.ndarray,
-    probability: np.ndarray,
+    images: FloatArray,
+    true: IntArray,
+    predicted: IntArray,
+    probability: FloatArray,
     arch: str,
     path: str | Path,
 ) -> None:
@@ -89,7 +90,7 @@ def plot_misclassified(
             figure.text(0.5, 0.45, "no misclassified test images", ha="center", va="center", fontsize=14)
 
 
-def plot_weights(W: np.ndarray, arch: str, path: str | Path) -> None:
+def plot_weights(W: FloatArray, arch: str, path: str | Path) -> None:
     """First-layer weights W (n_features, n_hidden) of the first 32 hidden units, as images."""
     units = W[:, : WEIGHT_GRID[0] * WEIGHT_GRID[1]].T  # (n_units, n_features)
     limit = float(np.abs(units).max()) or 1.0  # one symmetric scale, centred on zero, for all units

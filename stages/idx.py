@@ -13,6 +13,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 UBYTE_TYPE_CODE = 0x08  # the only IDX element type MNIST uses
 MAX_NDIM = 4
@@ -25,7 +26,7 @@ class IdxError(ValueError):
     """An IDX file that is missing, malformed, or not the MNIST split it should be."""
 
 
-def parse_idx(data: bytes, name: str) -> np.ndarray:
+def parse_idx(data: bytes, name: str) -> npt.NDArray[np.uint8]:
     """Return the uint8 array stored in IDX bytes `data`; `name` labels error messages.
 
     Raises IdxError on a bad magic number, an element type other than unsigned byte,
@@ -53,15 +54,19 @@ def parse_idx(data: bytes, name: str) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=header_size).reshape(shape).copy()
 
 
-def encode_idx(array: np.ndarray) -> bytes:
+def encode_idx(array: npt.NDArray[np.uint8]) -> bytes:
     """Return the IDX bytes of a uint8 array with 1 to 4 dimensions (the inverse of parse_idx)."""
     if array.dtype != np.uint8 or not 1 <= array.ndim <= MAX_NDIM:
-        raise ValueError(f"IDX needs a uint8 array of 1 to {MAX_NDIM} dimensions, got {array.dtype} {array.shape}")
+        raise ValueError(
+            f"IDX needs a uint8 array of 1 to {MAX_NDIM} dimensions, got {array.dtype} {array.shape}"
+        )
     header = bytes([0, 0, UBYTE_TYPE_CODE, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
     return header + np.ascontiguousarray(array).tobytes()
 
 
-def load_mnist_split(raw_dir: str | os.PathLike[str], split: str) -> tuple[np.ndarray, np.ndarray]:
+def load_mnist_split(
+    raw_dir: str | os.PathLike[str], split: str
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
     """Read one decompressed MNIST split written by the fetch stage.
 
     Parameters
@@ -86,13 +91,15 @@ def load_mnist_split(raw_dir: str | os.PathLike[str], split: str) -> tuple[np.nd
     if labels.ndim != 1:
         raise IdxError(f"{labels_path}: labels have shape {labels.shape}, expected (n,); {fix}")
     if len(images) != len(labels):
-        raise IdxError(f"{images_path} holds {len(images)} images but {labels_path} {len(labels)} labels; {fix}")
+        raise IdxError(
+            f"{images_path} holds {len(images)} images but {labels_path} {len(labels)} labels; {fix}"
+        )
     if len(labels) and labels.max() >= N_CLASSES:
         raise IdxError(f"{labels_path}: label {labels.max()} outside 0..{N_CLASSES - 1}; {fix}")
     return images, labels
 
 
-def _read_idx(path: Path, fix: str) -> np.ndarray:
+def _read_idx(path: Path, fix: str) -> npt.NDArray[np.uint8]:
     """Read and parse one IDX file, turning every failure into an IdxError that names the fix."""
     try:
         data = path.read_bytes()

@@ -12,14 +12,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 from sklearn.model_selection import train_test_split
 
+from mlp.arrays import FloatArray
 from stages.common import StageError, run_stage
 from stages.data import save_split
 from stages.idx import load_mnist_split
 from stages.params import load_params
 
-Split = tuple[np.ndarray, np.ndarray]
+Split = tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]  # (images, labels) as in the IDX files
+Scaled = tuple[FloatArray, npt.NDArray[np.uint8]]  # (X, labels): flat float32 rows, scaled
 
 
 def split_data(
@@ -61,13 +64,13 @@ def split_data(
     return parts
 
 
-def scale(parts: dict[str, Split], scaling: str) -> dict[str, Split]:
+def scale(parts: dict[str, Split], scaling: str) -> dict[str, Scaled]:
     """Flatten images to (n, 784) float32: pixels / 255, then optionally standardise.
 
     Standardisation uses each pixel's mean and std from the training part only, so nothing
     about the test set leaks into training; constant pixels (std 0) are only centred.
     """
-    flat = {
+    flat: dict[str, Scaled] = {
         name: (images.reshape(len(images), -1).astype(np.float32) / np.float32(255), labels)
         for name, (images, labels) in parts.items()
     }

@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 from sklearn.metrics import confusion_matrix
 
+from mlp.arrays import FloatArray, IntArray
 from stages import figures, galleries
 from stages.common import run_stage, write_text
 from stages.data import N_CLASSES, load_split
@@ -33,8 +35,8 @@ GALLERY_SIZE = 10
 
 
 def most_confident_errors(
-    true: np.ndarray, predicted: np.ndarray, confidence: np.ndarray, count: int
-) -> np.ndarray:
+    true: IntArray, predicted: IntArray, confidence: FloatArray, count: int
+) -> npt.NDArray[np.intp]:
     """Indices of up to `count` misclassified samples, most confident first (ties: lower index first)."""
     wrong = np.flatnonzero(predicted != true)
     return wrong[np.argsort(-confidence[wrong], kind="stable")[:count]]
@@ -49,10 +51,10 @@ def _target(folder: Path, listing: list[Image], name: str, caption: str) -> Path
 def draw_figures(
     folder: Path,
     results: list[ArchitectureResult],
-    X_train: np.ndarray,
-    y_train: np.ndarray,
-    X_test: np.ndarray,
-    y_test: np.ndarray,
+    X_train: FloatArray,
+    y_train: IntArray,
+    X_test: FloatArray,
+    y_test: IntArray,
 ) -> list[Image]:
     """Write every PNG under folder/figures; return the shared ones and fill each result's `figures`."""
     shared: list[Image] = []
@@ -87,7 +89,7 @@ def draw_figures(
 
 
 def _draw_architecture(
-    folder: Path, result: ArchitectureResult, X_test: np.ndarray, y_test: np.ndarray
+    folder: Path, result: ArchitectureResult, X_test: FloatArray, y_test: IntArray
 ) -> None:
     name, history, own = result.name, result.history, result.figures
     figures.plot_curves(

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 import mlp
+from mlp.arrays import FloatArray, IntArray
 from stages.common import StageError
 from stages.data import N_CLASSES
 from stages.report_markup import Image
@@ -44,10 +45,10 @@ class ArchitectureResult:
     train: dict[str, Any]  # reports/train/NAME.json
     classification: str  # reports/classification/NAME.txt
     seconds: float | None  # from the untracked timing log, if any
-    history: dict[str, np.ndarray]  # column -> values per epoch
-    first_layer: np.ndarray  # (n_features, n_hidden)
-    predicted: np.ndarray  # (n_test,) predicted classes
-    confidence: np.ndarray  # (n_test,) probability of the predicted class
+    history: dict[str, FloatArray]  # column -> values per epoch
+    first_layer: FloatArray  # (n_features, n_hidden)
+    predicted: IntArray  # (n_test,) predicted classes
+    confidence: FloatArray  # (n_test,) probability of the predicted class
     figures: list[Image] = field(default_factory=list)
 
 
@@ -114,7 +115,7 @@ def _check_per_class(source: Source, per_class: Any) -> None:
         )
 
 
-def _read_history(source: Source) -> dict[str, np.ndarray]:
+def _read_history(source: Source) -> dict[str, FloatArray]:
     with source.path.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     try:
@@ -139,7 +140,7 @@ def _read_seconds(arch: str) -> float | None:
 
 
 def load_architecture(
-    name: str, entry: dict[str, Any], X_test: np.ndarray, y_test: np.ndarray
+    name: str, entry: dict[str, Any], X_test: FloatArray, y_test: IntArray
 ) -> ArchitectureResult:
     """Read one architecture's files and score its model on the test set."""
     sources = inputs(name)

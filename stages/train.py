@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import mlp
+from mlp.arrays import FloatArray, IntArray
 from mlp.augment import random_shifts
 from stages.common import EpochProgress, StageError, make_parent, run_stage, write_csv, write_json
 from stages.data import N_CLASSES, load_split
@@ -27,9 +28,9 @@ IMAGE_SIDE = 28  # MNIST images are stored as rows of 28 * 28 pixels
 
 
 def train_model(
-    X_train: np.ndarray,
-    y_train: np.ndarray,
-    eval_sets: dict[str, tuple[np.ndarray, np.ndarray]],
+    X_train: FloatArray,
+    y_train: IntArray,
+    eval_sets: Mapping[str, tuple[FloatArray, IntArray]],
     settings: dict[str, Any],
     label: str,
 ) -> tuple[mlp.MLP, list[dict[str, float]]]:
@@ -107,8 +108,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     _log_timing(args.arch, seconds)
     print(
-        f"train@{args.arch}: {model.n_parameters} parameters, {settings['epochs']} epochs in {seconds:.1f} s, "
-        f"train accuracy {final['train_accuracy']:.4f}, test accuracy {final['test_accuracy']:.4f}"
+        f"train@{args.arch}: {model.n_parameters} parameters, {settings['epochs']} epochs "
+        f"in {seconds:.1f} s, train accuracy {final['train_accuracy']:.4f}, "
+        f"test accuracy {final['test_accuracy']:.4f}"
     )
 
 

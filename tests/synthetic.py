@@ -55,8 +55,18 @@ def copy_project(destination: Path) -> None:
     Left out: data, results (reports/, dvc.lock), the DVC cache and lock state, the venv.
     """
     ignore = shutil.ignore_patterns(
-        ".venv", ".git", "__pycache__", "data", "logs", ".pytest_cache", "dvc_plots", "*.egg-info",
-        "cache", "tmp", "reports", "dvc.lock",
+        ".venv",
+        ".git",
+        "__pycache__",
+        "data",
+        "logs",
+        ".pytest_cache",
+        "dvc_plots",
+        "*.egg-info",
+        "cache",
+        "tmp",
+        "reports",
+        "dvc.lock",
     )
     shutil.copytree(PROJECT, destination, ignore=ignore, dirs_exist_ok=True)
 

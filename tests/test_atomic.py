@@ -38,7 +38,9 @@ def test_target_is_untouched_while_writing(tmp_path):
     assert target.read_bytes() == b"half"
 
 
-@pytest.mark.parametrize("error", [ValueError("boom"), KeyboardInterrupt(), OSError(28, "No space left on device")])
+@pytest.mark.parametrize(
+    "error", [ValueError("boom"), KeyboardInterrupt(), OSError(28, "No space left on device")]
+)
 @pytest.mark.parametrize("existed", [True, False], ids=["old_file", "no_file"])
 def test_exception_inside_block_keeps_old_content_and_removes_temporary(tmp_path, error, existed):
     # A failure mid-write (bug, Ctrl-C, full disk) leaves the old file, or none, and no temporary.
@@ -75,7 +77,9 @@ def test_unusable_folder_raises_oserror_naming_the_path(tmp_path, make_target):
     assert sorted(os.listdir(tmp_path)) == before
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may write to read-only folders")
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may write to read-only folders"
+)
 def test_read_only_folder_raises_oserror_naming_the_path(tmp_path):
     # A folder without write permission raises OSError naming the target and leaves it empty.
     folder = tmp_path / "read_only"

@@ -46,7 +46,8 @@ def repo(tmp_path_factory) -> Path:
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     retarget_overlay_plots(repo, list(params["architectures"]))
     sh(repo, "git", "init", "-q")
-    sh(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "init")
+    identity = ("-c", "user.name=t", "-c", "user.email=t@t")
+    sh(repo, "git", *identity, "commit", "-q", "--allow-empty", "-m", "init")
     write_raw(repo / "data" / "raw")
     sh(repo, "dvc", "commit", "--force", "fetch")
     return repo

@@ -15,7 +15,7 @@ def test_overlay_plots_list_every_architecture():
     # Top-level plots cannot use foreach: each overlay must name every architecture's history.
     expected = {f"reports/history/{name}.csv" for name in PARAMS["architectures"]}
     for plot in DVC["plots"]:
-        (name, definition), = plot.items()
+        ((name, definition),) = plot.items()
         assert set(definition["y"]) == expected, f"plot {name!r}: list exactly {sorted(expected)}"
 
 

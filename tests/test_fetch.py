@@ -205,7 +205,9 @@ def test_transient_failure_is_retried_on_the_same_mirror(server, tmp_path, first
     # Protects: one 429, 5xx, cut-short body or timeout is retried and then succeeds on the same mirror.
     mirror = serve(server, "flaky", lambda name: [(first[0], first[1] or GZ[name]), ("file", GZ[name])])
     start = time.monotonic()
-    sources = fetch_mnist(tmp_path, checksums=CHECKSUMS, mirrors=[mirror], use_openml=False, **FAST | {"backoff": 0.05})
+    sources = fetch_mnist(
+        tmp_path, checksums=CHECKSUMS, mirrors=[mirror], use_openml=False, **FAST | {"backoff": 0.05}
+    )
     assert time.monotonic() - start >= 4 * 0.05  # each file waited out one backoff before its retry
     assert_holds_files(tmp_path)
     assert set(sources.values()) == {f"{mirror}{name}.gz" for name in NAMES}
@@ -217,7 +219,9 @@ def test_dead_mirrors_cost_bounded_time(server, tmp_path):
     silent = serve(server, "silent", lambda name: [("hang", b"")])
     mirrors = [closed_port_url(), silent, serve(server, "good", good)]
     start = time.monotonic()
-    fetch_mnist(tmp_path, checksums=CHECKSUMS, mirrors=mirrors, use_openml=False, timeout=0.5, retries=1, backoff=0.2)
+    fetch_mnist(
+        tmp_path, checksums=CHECKSUMS, mirrors=mirrors, use_openml=False, timeout=0.5, retries=1, backoff=0.2
+    )
     assert time.monotonic() - start < 3.0  # ~1.2 s: two 0.5 s timeouts and one 0.2 s backoff
     assert_holds_files(tmp_path)
 
@@ -226,7 +230,9 @@ def test_refused_connection_is_not_retried(server, tmp_path):
     # Protects: a refused connection moves on at once, without waiting out any backoff.
     start = time.monotonic()
     mirrors = [closed_port_url(), serve(server, "good", good)]
-    fetch_mnist(tmp_path, checksums=CHECKSUMS, mirrors=mirrors, use_openml=False, timeout=0.5, retries=3, backoff=10)
+    fetch_mnist(
+        tmp_path, checksums=CHECKSUMS, mirrors=mirrors, use_openml=False, timeout=0.5, retries=3, backoff=10
+    )
     assert time.monotonic() - start < 2.0
     assert_holds_files(tmp_path)
 
@@ -250,7 +256,9 @@ def test_mnist_dir_files_are_used_without_network(server, tmp_path, form):
     local.mkdir()
     for index, name in enumerate(NAMES):
         compressed = form == "gz" or (form == "mixed" and index % 2)
-        (local / f"{name}.gz" if compressed else local / name).write_bytes(GZ[name] if compressed else FILES[name])
+        (local / f"{name}.gz" if compressed else local / name).write_bytes(
+            GZ[name] if compressed else FILES[name]
+        )
     out = tmp_path / "raw"
     fetch_mnist(out, local_dir=local, checksums=CHECKSUMS, mirrors=[serve(server, "good", good)], **FAST)
     assert_holds_files(out)
@@ -259,7 +267,7 @@ def test_mnist_dir_files_are_used_without_network(server, tmp_path, form):
 
 @pytest.mark.parametrize("problem", ["missing folder", "missing file", "bad checksum"])
 def test_mnist_dir_problem_fails_without_falling_back(server, tmp_path, problem):
-    # Protects: a broken MNIST_DIR names the folder or file (and both hashes) and never falls back to the network.
+    # Protects: a broken MNIST_DIR names the folder or file (and both hashes); no fallback to the network.
     local, out = tmp_path / "by-hand", tmp_path / "raw"
     if problem != "missing folder":
         local.mkdir()
@@ -312,13 +320,19 @@ def test_sigterm_exits_143_and_leaves_nothing(server, tmp_path):
     out = tmp_path / "raw"
     script = (
         "import functools, sys; from stages import fetch; "
-        "fetch.fetch_mnist = functools.partial(fetch.fetch_mnist, mirrors=[sys.argv[2]], timeout=30, use_openml=False); "
+        "fetch.fetch_mnist = functools.partial("
+        "fetch.fetch_mnist, mirrors=[sys.argv[2]], timeout=30, use_openml=False); "
         "from stages.common import run_stage; run_stage(fetch.main, 'fetch', [sys.argv[1]])"
     )
     environment = {key: value for key, value in os.environ.items() if key != "MNIST_DIR"}
     project = Path(__file__).resolve().parents[1]
-    process = subprocess.Popen([sys.executable, "-c", script, str(out), mirror], cwd=project, env=environment,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, str(out), mirror],
+        cwd=project,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 20
     while not server.requests and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.02)
@@ -357,8 +371,10 @@ def fake_openml(pixels, labels):
 
 
 @pytest.mark.parametrize("tampered", [False, True])
-def test_openml_fallback_is_used_only_when_checksums_match(server, tmp_path, monkeypatch, openml_arrays, tampered):
-    # Protects: OpenML rebuilds the canonical IDX bytes after the mirrors fail, and different bytes are refused.
+def test_openml_fallback_is_used_only_when_checksums_match(
+    server, tmp_path, monkeypatch, openml_arrays, tampered
+):
+    # Protects: OpenML rebuilds the canonical IDX bytes after the mirrors fail; other bytes are refused.
     pixels, labels = openml_arrays
     expected = expected_openml_files(pixels, labels)
     checksums = {name: hashlib.sha256(data).hexdigest() for name, data in expected.items()}
@@ -389,14 +405,14 @@ def test_openml_fallback_is_used_only_when_checksums_match(server, tmp_path, mon
     ],
 )
 def test_openml_data_that_is_not_mnist_is_refused(pixels, labels, message):
-    # Protects: odd OpenML data (wrong shape, fractional or out-of-range pixels, bad labels) is refused, not cast.
+    # Protects: OpenML data of a wrong shape or with non-whole or out-of-range values is refused, not cast.
     with pytest.raises(SourceError, match=message):
         openml_to_idx(pixels, labels)
 
 
 @pytest.mark.skipif(not REAL_MNIST.is_dir(), reason=f"real MNIST files not found at {REAL_MNIST}")
 def test_real_mnist_from_mnist_dir_matches_the_pinned_checksums(tmp_path, monkeypatch, capsys):
-    # Protects: the pinned checksums and the parser agree with the real MNIST files, via MNIST_DIR and via OpenML's layout.
+    # Protects: the pinned checksums and the parser match real MNIST, via MNIST_DIR and via OpenML's layout.
     monkeypatch.setenv("MNIST_DIR", str(REAL_MNIST))
     fetch.main([str(tmp_path / "raw")])
     assert "60000 train and 10000 t10k images" in capsys.readouterr().out

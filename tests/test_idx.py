@@ -68,7 +68,7 @@ def test_huge_header_dimensions_fail_before_allocating(ndim):
 
 
 def test_fuzzed_idx_only_ever_raises_idx_error():
-    # Protects: random truncations, flips and insertions of a valid file give an array or IdxError, nothing else.
+    # Protects: random cuts, flips and insertions in a valid file give an array or an IdxError, nothing else.
     rng = np.random.default_rng(1234)
     valid = encode_idx(rng.integers(0, 256, size=(3, 4, 5), dtype=np.uint8))
     for _ in range(500):
@@ -80,7 +80,7 @@ def test_fuzzed_idx_only_ever_raises_idx_error():
             for position in rng.integers(0, len(data), size=rng.integers(1, 4)):
                 data[position] ^= 1 << int(rng.integers(8))
         else:
-            data[rng.integers(len(data)):rng.integers(len(data))] = rng.bytes(int(rng.integers(1, 8)))
+            data[rng.integers(len(data)) : rng.integers(len(data))] = rng.bytes(int(rng.integers(1, 8)))
         try:
             parsed = parse_idx(bytes(data), "fuzz")
         except IdxError:

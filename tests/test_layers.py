@@ -88,7 +88,10 @@ def test_linear_forward_is_affine():
 
 @pytest.mark.parametrize(
     ("name", "expected_std"),
-    [("he", lambda fan_in, fan_out: np.sqrt(2 / fan_in)), ("glorot", lambda fan_in, fan_out: np.sqrt(2 / (fan_in + fan_out)))],
+    [
+        ("he", lambda fan_in, fan_out: np.sqrt(2 / fan_in)),
+        ("glorot", lambda fan_in, fan_out: np.sqrt(2 / (fan_in + fan_out))),
+    ],
 )
 def test_initialisers_have_their_schemes_spread(name, expected_std):
     # He draws N(0, 2/fan_in) and Glorot N(0, 2/(fan_in+fan_out)), shaped (fan_in, fan_out).

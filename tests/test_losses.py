@@ -46,8 +46,12 @@ def test_gradient_matches_finite_differences(seed):
         plus, minus = logits.copy(), logits.copy()
         plus[index] += STEP
         minus[index] -= STEP
-        numeric[index] = (mlp.softmax_cross_entropy(plus, y)[0] - mlp.softmax_cross_entropy(minus, y)[0]) / (2 * STEP)
-    error = np.linalg.norm(analytic - numeric) / max(np.linalg.norm(analytic) + np.linalg.norm(numeric), 1e-300)
+        numeric[index] = (mlp.softmax_cross_entropy(plus, y)[0] - mlp.softmax_cross_entropy(minus, y)[0]) / (
+            2 * STEP
+        )
+    error = np.linalg.norm(analytic - numeric) / max(
+        np.linalg.norm(analytic) + np.linalg.norm(numeric), 1e-300
+    )
     assert error < 1e-6
 
 

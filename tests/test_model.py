@@ -73,7 +73,11 @@ def _max_gradient_error(model, X, y, weight_decay=0.0, dropout_seed=None) -> flo
 
     loss()
     # Compared per array (W and b of each layer), so small gradients are checked as tightly as large ones.
-    pairs = [(grad.copy(), array) for layer in model.layers for grad, array in ((layer.dW, layer.W), (layer.db, layer.b))]
+    pairs = [
+        (grad.copy(), array)
+        for layer in model.layers
+        for grad, array in ((layer.dW, layer.W), (layer.db, layer.b))
+    ]
     return max(_relative_error(grad, _numerical_gradient(loss, array)) for grad, array in pairs)
 
 
@@ -128,7 +132,9 @@ def test_dropout_model_predicts_like_its_weights_without_dropout():
     # Dropout changes training only: predictions equal those of the same weights with dropout 0.
     model = mlp.MLP([8, 16, 16, 3], np.random.default_rng(0), dropout=0.5)
     twin = mlp.MLP.from_weights(
-        [p.copy() for p in [layer.W for layer in model.layers]], [p.copy() for p in [layer.b for layer in model.layers]], dropout=0.0
+        [p.copy() for p in [layer.W for layer in model.layers]],
+        [p.copy() for p in [layer.b for layer in model.layers]],
+        dropout=0.0,
     )
     X = np.random.default_rng(1).normal(size=(20, 8))
     np.testing.assert_array_equal(model.predict_logits(X), twin.predict_logits(X))
@@ -191,12 +197,13 @@ def test_same_seed_gives_identical_initial_weights():
     # Initialisation draws only from the given Generator; another seed gives other weights.
     first, second = (mlp.MLP([6, 5, 3], np.random.default_rng(4)) for _ in range(2))
     other = mlp.MLP([6, 5, 3], np.random.default_rng(5))
-    assert all(np.array_equal(a, b) for a, b in zip(first.parameters(), second.parameters()))
+    assert all(np.array_equal(a, b) for a, b in zip(first.parameters(), second.parameters(), strict=True))
     assert not np.array_equal(first.layers[0].W, other.layers[0].W)
 
 
 @pytest.mark.parametrize(
-    "layer_sizes", [[64], [], [64, 0, 10], [64, -3, 10], [64, 2.5, 10], [64, 10, 0], [64, True, 10], [64, "8", 10]]
+    "layer_sizes",
+    [[64], [], [64, 0, 10], [64, -3, 10], [64, 2.5, 10], [64, 10, 0], [64, True, 10], [64, "8", 10]],
 )
 def test_rejects_invalid_layer_sizes(layer_sizes):
     # Layer sizes must be at least two positive integers; the message shows the sizes given.

@@ -76,7 +76,7 @@ def test_sgd_updates_follow_their_formulas(momentum, nesterov, dtype):
     expected = [p.astype(np.float64) for p in params]
     velocities = [np.zeros_like(p) for p in expected]
     optimizer = mlp.SGD(params, LEARNING_RATES[0], momentum=momentum, nesterov=nesterov)
-    for lr, step_grads in zip(LEARNING_RATES, grads):
+    for lr, step_grads in zip(LEARNING_RATES, grads, strict=True):
         optimizer.learning_rate = lr
         optimizer.step(step_grads)
         for i, g in enumerate(step_grads):
@@ -87,10 +87,10 @@ def test_sgd_updates_follow_their_formulas(momentum, nesterov, dtype):
                 velocities[i] = momentum * velocities[i] + g
                 direction = g + momentum * velocities[i] if nesterov else velocities[i]
                 expected[i] = expected[i] - lr * direction
-        for actual, wanted in zip(params, expected):
+        for actual, wanted in zip(params, expected, strict=True):
             assert actual.dtype == dtype
             _assert_matches(actual, wanted, dtype)
-    for actual, wanted in zip(optimizer.velocities, velocities if momentum else []):
+    for actual, wanted in zip(optimizer.velocities, velocities if momentum else [], strict=True):
         _assert_matches(actual, wanted, dtype)
 
 
@@ -103,7 +103,7 @@ def test_adam_updates_follow_their_formula(dtype):
     m = [np.zeros_like(p) for p in expected]
     v = [np.zeros_like(p) for p in expected]
     optimizer = mlp.Adam(params, LEARNING_RATES[0], beta1=beta1, beta2=beta2, epsilon=epsilon)
-    for t, (lr, step_grads) in enumerate(zip(LEARNING_RATES, grads), start=1):
+    for t, (lr, step_grads) in enumerate(zip(LEARNING_RATES, grads, strict=True), start=1):
         optimizer.learning_rate = lr
         optimizer.step(step_grads)
         assert optimizer.t == t
@@ -115,11 +115,13 @@ def test_adam_updates_follow_their_formula(dtype):
             expected[i] = expected[i] - lr * m_hat / (np.sqrt(v_hat) + epsilon)
         # The moments repeat the optimizer's operations; the update is the same formula with
         # its factors grouped differently, so it may differ in the last bit.
-        for actual, wanted in zip(optimizer.m + optimizer.v, m + v):
+        for actual, wanted in zip(optimizer.m + optimizer.v, m + v, strict=True):
             _assert_matches(actual, wanted, dtype)
-        for actual, wanted in zip(params, expected):
+        for actual, wanted in zip(params, expected, strict=True):
             assert actual.dtype == dtype
-            np.testing.assert_allclose(actual, wanted, rtol=1e-6 if dtype == np.float32 else 1e-14, atol=1e-14)
+            np.testing.assert_allclose(
+                actual, wanted, rtol=1e-6 if dtype == np.float32 else 1e-14, atol=1e-14
+            )
 
 
 @pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "adam"])
@@ -130,7 +132,7 @@ def test_optimizers_update_the_model_arrays_in_place(name):
     before = [p.copy() for p in arrays]
     optimizer = mlp.make_optimizer(name, arrays, 0.1)
     optimizer.step([np.ones_like(p) for p in arrays])
-    for array, layer_array, old in zip(arrays, model.parameters(), before):
+    for array, layer_array, old in zip(arrays, model.parameters(), before, strict=True):
         assert array is layer_array and array.dtype == np.float32
         assert not np.array_equal(array, old)
 

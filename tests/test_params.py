@@ -60,8 +60,14 @@ def test_unreadable_params_file(tmp_path, text, message):
         (lambda p: p["prepare"].update(test_fraction=1.0), "prepare.test_fraction: must lie in"),
         (lambda p: p["prepare"].update(test_fraction=0), "prepare.test_fraction: must lie in"),
         (lambda p: p["prepare"].update(subset=70000), "prepare.subset: must be at least 1 and at most 60000"),
-        (lambda p: p["train"].update(activation="relux"), "choose from ['leaky_relu', 'relu', 'sigmoid', 'tanh']"),
-        (lambda p: p["train"].update(optimizer="rmsprop"), "choose from ['adam', 'momentum', 'nesterov', 'sgd']"),
+        (
+            lambda p: p["train"].update(activation="relux"),
+            "choose from ['leaky_relu', 'relu', 'sigmoid', 'tanh']",
+        ),
+        (
+            lambda p: p["train"].update(optimizer="rmsprop"),
+            "choose from ['adam', 'momentum', 'nesterov', 'sgd']",
+        ),
         (lambda p: p["train"].update(schedule="linear"), "choose from ['constant', 'cosine', 'step']"),
         (lambda p: p["train"].update(init="xavier"), "choose from ['glorot', 'he']"),
         (lambda p: p.update(architectures={}), "architectures: must map at least one name"),

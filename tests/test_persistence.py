@@ -7,7 +7,7 @@ import pytest
 
 import mlp
 
-UNPICKLED = []
+UNPICKLED: list[bool] = []
 
 
 def _record_unpickling():
@@ -63,7 +63,7 @@ def test_round_trip_preserves_model_and_predictions(tmp_path, dtype, activation)
     assert loaded.layer_sizes == model.layer_sizes
     assert (loaded.activation, loaded.init, loaded.dropout) == (activation, "glorot", 0.25)
     assert loaded.dtype == np.dtype(dtype)
-    for saved, restored in zip(model.parameters(), loaded.parameters()):
+    for saved, restored in zip(model.parameters(), loaded.parameters(), strict=True):
         assert restored.dtype == np.dtype(dtype)
         np.testing.assert_array_equal(restored, saved)
     X = np.random.default_rng(1).normal(size=(9, 6))
@@ -78,7 +78,7 @@ def test_loaded_model_keeps_training_like_the_original(tmp_path):
     loaded, _ = mlp.load_model(tmp_path / "model.npz")
     X, y = np.random.default_rng(2).normal(size=(4, 6)), np.array([0, 1, 2, 1])
     assert loaded.loss_and_gradients(X, y) == model.loss_and_gradients(X, y)
-    for original, restored in zip(model.gradients(), loaded.gradients()):
+    for original, restored in zip(model.gradients(), loaded.gradients(), strict=True):
         np.testing.assert_array_equal(restored, original)
     mlp.SGD(loaded.parameters(), 0.1).step(loaded.gradients())
 
@@ -250,7 +250,9 @@ TAMPERINGS = [
 
 
 @pytest.mark.parametrize(
-    ("tamper", "match"), TAMPERINGS, ids=[tamper.__name__.removeprefix("_tamper_") for tamper, _ in TAMPERINGS]
+    ("tamper", "match"),
+    TAMPERINGS,
+    ids=[tamper.__name__.removeprefix("_tamper_") for tamper, _ in TAMPERINGS],
 )
 def test_inconsistent_file_is_rejected(tmp_path, tamper, match):
     # Arrays that disagree with the header, non-finite weights and bad headers are all ModelFileErrors.

@@ -28,6 +28,7 @@ import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -73,8 +74,12 @@ def built(tmp_path_factory) -> Path:
     """A workspace where prepare, train@tiny, evaluate@tiny and report have all run once."""
     root = make_workspace(tmp_path_factory.mktemp("built"), tiny_params())
     with contextlib.chdir(root):
-        for name, args in (("prepare", "data/raw data/prepared"), ("train", TRAIN_ARGS),
-                           ("evaluate", EVAL_ARGS), ("report", "reports")):
+        for name, args in (
+            ("prepare", "data/raw data/prepared"),
+            ("train", TRAIN_ARGS),
+            ("evaluate", EVAL_ARGS),
+            ("report", "reports"),
+        ):
             run_stage_in_process(name, args)
     shutil.rmtree(root / "logs")  # untracked timing logs; kept out of the snapshots below
     return root
@@ -117,7 +122,7 @@ def failing_stage(name: str, args: str, capsys) -> str:
     err = capsys.readouterr().err
     assert caught.value.code == 1, err
     assert err.count(f"{name}: error: ") == 1 and "Traceback" not in err, err
-    return err[err.index(f"{name}: error: "):]
+    return err[err.index(f"{name}: error: ") :]
 
 
 UNPICKLED: list[bool] = []
@@ -152,8 +157,10 @@ PARAMS_CASES = {
     "file missing": (lambda p: None, "params.yaml not found; run from the project root"),
     "file empty": (lambda p: "", "must be a mapping with sections prepare, train and architectures"),
     "not a mapping": (lambda p: "- 1\n- 2\n", "must be a mapping with sections"),
-    "section missing": (lambda p: _text({"prepare": p["prepare"], "architectures": p["architectures"]}),
-                        "train: missing section"),
+    "section missing": (
+        lambda p: _text({"prepare": p["prepare"], "architectures": p["architectures"]}),
+        "train: missing section",
+    ),
     "section not a mapping": (lambda p: _text({**p, "train": 5}), "train: must be a mapping of keys to"),
     "unknown key": (lambda p: _text(p).replace("momentum:", "momentun:"), "did you mean 'momentum'?"),
     "1e-3 read as text": (_set("learning_rate", "1e-3"), "text: write it with a dot and a signed exponent"),
@@ -399,7 +406,7 @@ def test_fuzzed_model_files_only_ever_raise_model_file_error(tmp_path):
 # KeyboardInterrupt as in a terminal, even if this test runner was started with SIGINT ignored
 # (a background job); RELIABILITY_PAUSE_AT_FSYNC=N pauses after the Nth fsync, i.e. when the
 # Nth output is complete in its temporary file but not yet renamed into place.
-SITECUSTOMIZE = '''
+SITECUSTOMIZE = """
 import os, signal, sys, time
 
 signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -415,7 +422,7 @@ if _pause_at:
             time.sleep(60)
 
     os.fsync = _fsync_then_pause
-'''
+"""
 
 
 class Child:
@@ -423,14 +430,19 @@ class Child:
 
     def __init__(self, args: list[str], cwd: Path, env: dict[str, str]):
         self.process = subprocess.Popen(
-            [sys.executable, "-m", *args], cwd=cwd, env=env, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [sys.executable, "-m", *args],
+            cwd=cwd,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.err: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
+        assert self.process.stderr is not None
         for line in self.process.stderr:
             self.err.append(line)
             self.lines.put(line)
@@ -448,6 +460,7 @@ class Child:
             self.process.wait(timeout)
         finally:
             self.process.kill()
+        assert self.process.stdout is not None
         self.process.stdout.close()
         while self.lines.get(timeout=5) is not None:
             pass
@@ -488,8 +501,9 @@ SIGNAL_CASES = [
     SIGNAL_CASES,
     ids=[f"{stage}-{moment}-{signal.Signals(signum).name}" for stage, moment, signum in SIGNAL_CASES],
 )
-def test_interrupted_stage_exits_128_plus_signal_and_changes_nothing(workspace, child_env, stage, moment,
-                                                                       signum):
+def test_interrupted_stage_exits_128_plus_signal_and_changes_nothing(
+    workspace, child_env, stage, moment, signum
+):
     # Ctrl-C (130) or SIGTERM (143) leaves no temporary file and every earlier output byte-identical.
     # (SIGTERM during fetch: tests/test_fetch.py::test_sigterm_exits_143_and_leaves_nothing.)
     env = dict(child_env)
@@ -582,8 +596,9 @@ DISK_FULL_CASES = [
 
 
 @pytest.mark.parametrize(("stage", "target", "at_file", "room"), DISK_FULL_CASES)
-def test_full_disk_names_the_file_and_keeps_every_earlier_output(workspace, monkeypatch, capsys,
-                                                                 stage, target, at_file, room):
+def test_full_disk_names_the_file_and_keeps_every_earlier_output(
+    workspace, monkeypatch, capsys, stage, target, at_file, room
+):
     # A disk filling mid-write is named with the fix; no temporary file, every earlier output unchanged.
     if stage == "report":  # evaluate the workspace's other model first, so the report's inputs agree
         run_stage_in_process("evaluate", EVAL_ARGS)
@@ -645,25 +660,55 @@ def _no_permission(workspace: Path, folder: str, mount_tmpfs) -> None:
 
 UNWRITABLE_CASES = [
     # stage, the argument to redirect into the unwritable folder, how it is unwritable, expected message
-    ("train", "data/models/tiny.npz", _file_in_the_way,
-     "cannot write blocked/tiny.npz: File exists; a file stands where its folder should be; move that file away"),
-    ("train", "data/models/tiny.npz", _read_only_mount,
-     "cannot write blocked/tiny.npz: Read-only file system; remount it read-write"),
-    ("train", "data/models/tiny.npz", _no_permission,
-     "cannot write blocked/tiny.npz: Permission denied; make its folder writable"),
-    ("evaluate", "reports/metrics/tiny.json", _file_in_the_way,
-     "cannot write blocked/tiny.json: File exists; a file stands where its folder should be; move that file"),
-    ("evaluate", "reports/metrics/tiny.json", _read_only_mount,
-     "cannot write blocked/tiny.json: Read-only file system; remount it read-write"),
-    ("evaluate", "reports/metrics/tiny.json", _no_permission,
-     "cannot write blocked/tiny.json: Permission denied; make its folder writable"),
+    (
+        "train",
+        "data/models/tiny.npz",
+        _file_in_the_way,
+        "cannot write blocked/tiny.npz: File exists; "
+        "a file stands where its folder should be; move that file away",
+    ),
+    (
+        "train",
+        "data/models/tiny.npz",
+        _read_only_mount,
+        "cannot write blocked/tiny.npz: Read-only file system; remount it read-write",
+    ),
+    (
+        "train",
+        "data/models/tiny.npz",
+        _no_permission,
+        "cannot write blocked/tiny.npz: Permission denied; make its folder writable",
+    ),
+    (
+        "evaluate",
+        "reports/metrics/tiny.json",
+        _file_in_the_way,
+        "cannot write blocked/tiny.json: File exists; "
+        "a file stands where its folder should be; move that file",
+    ),
+    (
+        "evaluate",
+        "reports/metrics/tiny.json",
+        _read_only_mount,
+        "cannot write blocked/tiny.json: Read-only file system; remount it read-write",
+    ),
+    (
+        "evaluate",
+        "reports/metrics/tiny.json",
+        _no_permission,
+        "cannot write blocked/tiny.json: Permission denied; make its folder writable",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("stage", "output", "make_unwritable", "expected"), UNWRITABLE_CASES,
-                         ids=[f"{c[0]}-{c[2].__name__.strip('_')}" for c in UNWRITABLE_CASES])
-def test_unwritable_output_folder_is_named_with_the_fix(workspace, capsys, mount_tmpfs,
-                                                        stage, output, make_unwritable, expected):
+@pytest.mark.parametrize(
+    ("stage", "output", "make_unwritable", "expected"),
+    UNWRITABLE_CASES,
+    ids=[f"{c[0]}-{c[2].__name__.strip('_')}" for c in UNWRITABLE_CASES],
+)
+def test_unwritable_output_folder_is_named_with_the_fix(
+    workspace, capsys, mount_tmpfs, stage, output, make_unwritable, expected
+):
     # An unwritable output folder ends the stage with one message naming the path and the fix.
     # (Root ignores permissions, so as root the read-only mount stands in for a read-only folder.)
     make_unwritable(workspace, "blocked", mount_tmpfs)
@@ -720,8 +765,12 @@ def test_sigterm_during_the_final_renames_waits_until_all_are_done(tmp_path, mon
         if len(replaced) == 1:
             os.kill(os.getpid(), signal.SIGTERM)  # a handler run now would see one new file only
 
-    previous = signal.signal(signal.SIGTERM, lambda *_: seen_by_handler.append(
-        [target.read_text() if target.exists() else "-" for target in targets]))
+    previous = signal.signal(
+        signal.SIGTERM,
+        lambda *_: seen_by_handler.append(
+            [target.read_text() if target.exists() else "-" for target in targets]
+        ),
+    )
     try:
         monkeypatch.setattr(os, "replace", replace_then_signal)
         with deferred_renames():
@@ -737,7 +786,7 @@ def test_sigterm_during_the_final_renames_waits_until_all_are_done(tmp_path, mon
 # ---------------------------------------------------------------- case 14: two `dvc repro` at once
 
 
-def _dvc(repo: Path, *command: str, **popen: object) -> subprocess.Popen:
+def _dvc(repo: Path, *command: str, **popen: Any) -> subprocess.Popen[str]:
     """Start a DVC command in `repo` with the project's interpreter first on PATH (as sh() does)."""
     env = os.environ | {
         "DVC_NO_ANALYTICS": "1",
@@ -745,8 +794,15 @@ def _dvc(repo: Path, *command: str, **popen: object) -> subprocess.Popen:
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONPATH": str(repo),
     }
-    return subprocess.Popen(["dvc", *command], cwd=repo, env=env, text=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, **popen)
+    return subprocess.Popen(
+        ["dvc", *command],
+        cwd=repo,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        **popen,
+    )
 
 
 # DVC 3.67 locks the repository briefly ("Unable to acquire lock") and each stage's paths for as

@@ -336,7 +336,7 @@ def test_rerun_is_byte_identical_and_drops_stale_figures(solo, monkeypatch):
     assert after == before
 
 
-def _inputs_of(name: str) -> list[pytest.param]:
+def _inputs_of(name: str) -> list[pytest.ParameterSet]:
     cases = [pytest.param("data/prepared/test.npz", "prepare", id="prepared")]
     return cases + [
         pytest.param(str(source.path), source.stage, id=key) for key, source in inputs(name).items()

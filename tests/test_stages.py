@@ -49,7 +49,11 @@ def test_pipeline_writes_every_declared_output(workspace, monkeypatch):
     columns = "epoch,learning_rate,loss,train_loss,train_accuracy,test_loss,test_accuracy"
     assert history[0] == columns and len(history) == 1 + 3
     assert set(json.loads((workspace / "reports/train/tiny.json").read_text())) == {
-        "epochs", "n_parameters", "final_loss", "train_accuracy", "selected_epoch"
+        "epochs",
+        "n_parameters",
+        "final_loss",
+        "train_accuracy",
+        "selected_epoch",
     }
     metrics = json.loads((workspace / "reports/metrics/tiny.json").read_text())
     assert {"accuracy", "loss", "macro_f1", "weighted_f1", "per_class"} <= set(metrics)
@@ -99,8 +103,13 @@ def test_notebook_split_matches_sklearn_recipe():
 
     images, labels = synthetic_images(50, 0)
     parts = prepare.split_data(
-        (images, labels), (images[:5], labels[:5]),
-        split="notebook", subset=40, test_fraction=0.2, validation_size=0, random_state=42,
+        (images, labels),
+        (images[:5], labels[:5]),
+        split="notebook",
+        subset=40,
+        test_fraction=0.2,
+        validation_size=0,
+        random_state=42,
     )
     expected = train_test_split(images[:40], labels[:40], test_size=0.2, random_state=42)
     assert np.array_equal(parts["train"][0], expected[0]) and np.array_equal(parts["test"][1], expected[3])
@@ -112,8 +121,13 @@ def test_official_split_with_validation_and_standardisation():
     train_images, train_labels = synthetic_images(60, 0)
     test_images, test_labels = synthetic_images(20, 1)
     parts = prepare.split_data(
-        (train_images, train_labels), (test_images, test_labels),
-        split="official", subset=None, test_fraction=0.2, validation_size=10, random_state=0,
+        (train_images, train_labels),
+        (test_images, test_labels),
+        split="official",
+        subset=None,
+        test_fraction=0.2,
+        validation_size=10,
+        random_state=0,
     )
     assert [len(parts[name][1]) for name in ("train", "val", "test")] == [50, 10, 20]
     scaled = prepare.scale(parts, "standardize")
@@ -131,11 +145,17 @@ def test_official_split_with_validation_and_standardisation():
         (lambda p: p["prepare"].update(validation_size=400), "prepare", "leaves no training images"),
         (lambda p: p["train"].update(batch_size=1000), "train", "larger than the 320 training samples"),
         (lambda p: p["train"].update(learning_rate=1.0e30), "train", "training diverged"),
-        (lambda p: p["train"].update(optimizer="nesterov", momentum=0.0), "train", "nesterov needs a momentum"),
+        (
+            lambda p: p["train"].update(optimizer="nesterov", momentum=0.0),
+            "train",
+            "nesterov needs a momentum",
+        ),
         (lambda p: p["train"].update(epochs="ten"), "prepare", "train.epochs: must be an integer"),
     ],
 )
-def test_bad_settings_fail_cleanly_without_outputs(tmp_path, monkeypatch, capsys, params_edit, stage, message):
+def test_bad_settings_fail_cleanly_without_outputs(
+    tmp_path, monkeypatch, capsys, params_edit, stage, message
+):
     # Bad settings end with exit status 1, one message naming the problem, and no output file.
     params = small_params()
     params_edit(params)

@@ -75,14 +75,19 @@ def test_same_seed_gives_bit_identical_training(digits, optimizer):
     runs = [_train(digits, epochs=2, optimizer=optimizer, learning_rate=0.01, dropout=0.2) for _ in range(2)]
     (first, first_history), (second, second_history) = runs
     assert first_history == second_history
-    assert all(np.array_equal(a, b) for a, b in zip(first.parameters(), second.parameters()))
+    assert all(np.array_equal(a, b) for a, b in zip(first.parameters(), second.parameters(), strict=True))
 
 
 def test_different_seed_gives_different_weights(digits):
     # Another seed changes initialisation and shuffling, hence the trained weights.
     first, _ = _train(digits, seed=0, epochs=1)
     second, _ = _train(digits, seed=1, epochs=1)
-    assert not any(np.array_equal(a, b) for a, b in zip([layer.W for layer in first.layers], [layer.W for layer in second.layers]))
+    assert not any(
+        np.array_equal(a, b)
+        for a, b in zip(
+            [layer.W for layer in first.layers], [layer.W for layer in second.layers], strict=True
+        )
+    )
 
 
 def test_history_records_and_on_epoch_callback(digits):
@@ -98,7 +103,15 @@ def test_history_records_and_on_epoch_callback(digits):
     assert seen == history
     assert len(history) == 3
     assert [record["epoch"] for record in history] == [1, 2, 3]
-    expected_keys = {"epoch", "learning_rate", "loss", "train_loss", "train_accuracy", "test_loss", "test_accuracy"}
+    expected_keys = {
+        "epoch",
+        "learning_rate",
+        "loss",
+        "train_loss",
+        "train_accuracy",
+        "test_loss",
+        "test_accuracy",
+    }
     for record in history:
         assert set(record) == expected_keys
         assert all(np.isfinite(value) for value in record.values())
@@ -126,7 +139,10 @@ def test_evaluate_matches_loss_and_accuracy_of_predictions(digits):
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 @pytest.mark.parametrize(
     ("learning_rate", "batch_size", "where"),
-    [(1e6, 32, r"the loss is nan at epoch 1, step \d+"), (1e39, 1347, r"a weight is not finite after epoch 1")],
+    [
+        (1e6, 32, r"the loss is nan at epoch 1, step \d+"),
+        (1e39, 1347, r"a weight is not finite after epoch 1"),
+    ],
     ids=["loss_not_finite", "weight_not_finite"],
 )
 def test_divergence_raises_a_helpful_error(digits, learning_rate, batch_size, where):
@@ -136,7 +152,11 @@ def test_divergence_raises_a_helpful_error(digits, learning_rate, batch_size, wh
     history = None
     with pytest.raises(mlp.TrainingDivergedError) as raised:
         history = _train(
-            digits, optimizer="sgd", learning_rate=learning_rate, batch_size=batch_size, activation="leaky_relu"
+            digits,
+            optimizer="sgd",
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            activation="leaky_relu",
         )
     message = str(raised.value)
     assert re.search(where, message), message
@@ -196,14 +216,32 @@ def _with_label(y, label):
         (lambda a: {"epochs": -2}, "epochs must be a positive integer"),
         (lambda a: {"epochs": 2.0}, "epochs must be a positive integer"),
         (lambda a: {"weight_decay": -0.1}, "weight_decay"),
-        (lambda a: {"schedule": "linear"}, re.escape("unknown schedule 'linear'; choose from ['constant', 'cosine', 'step']")),
+        (
+            lambda a: {"schedule": "linear"},
+            re.escape("unknown schedule 'linear'; choose from ['constant', 'cosine', 'step']"),
+        ),
         (lambda a: {"eval_sets": {"test": (a["X"][:, :10], a["y"])}}, "test X has 10 features"),
         (lambda a: {"eval_sets": {"test": (a["X"], _with_label(a["y"], 12))}}, r"test y has labels outside"),
     ],
     ids=[
-        "X_1d", "X_features", "X_nan", "X_inf", "y_length", "y_too_big", "y_negative", "y_float", "y_fraction",
-        "batch_too_big", "batch_zero", "epochs_zero", "epochs_negative", "epochs_float", "weight_decay_negative",
-        "schedule_unknown", "eval_X", "eval_y",
+        "X_1d",
+        "X_features",
+        "X_nan",
+        "X_inf",
+        "y_length",
+        "y_too_big",
+        "y_negative",
+        "y_float",
+        "y_fraction",
+        "batch_too_big",
+        "batch_zero",
+        "epochs_zero",
+        "epochs_negative",
+        "epochs_float",
+        "weight_decay_negative",
+        "schedule_unknown",
+        "eval_X",
+        "eval_y",
     ],
 )
 def test_fit_rejects_bad_arguments_before_training(digits, change, message):
@@ -213,7 +251,7 @@ def test_fit_rejects_bad_arguments_before_training(digits, change, message):
     arguments.update(change(arguments))
     with pytest.raises(ValueError, match=message):
         mlp.fit(model, **arguments)
-    assert all(np.array_equal(a, b) for a, b in zip(model.parameters(), before))
+    assert all(np.array_equal(a, b) for a, b in zip(model.parameters(), before, strict=True))
 
 
 def test_fit_rejects_unknown_optimizer_name(digits):
@@ -236,8 +274,17 @@ def test_select_best_keeps_the_weights_of_the_best_validation_epoch():
         rng = np.random.default_rng(3)
         model = mlp.MLP([64, 16, 10], rng)
         optimizer = mlp.make_optimizer("sgd", model.parameters(), 0.5)
-        history = mlp.fit(model, X[:1200], y[:1200], optimizer=optimizer, rng=rng, epochs=epochs,
-                          batch_size=64, eval_sets=sets, select_best=select_best)
+        history = mlp.fit(
+            model,
+            X[:1200],
+            y[:1200],
+            optimizer=optimizer,
+            rng=rng,
+            epochs=epochs,
+            batch_size=64,
+            eval_sets=sets,
+            select_best=select_best,
+        )
         return model, history
 
     selected, history = run(8, "val")
@@ -254,5 +301,13 @@ def test_select_best_must_name_an_evaluation_set():
     model = mlp.MLP([4, 3], rng)
     optimizer = mlp.make_optimizer("sgd", model.parameters(), 0.1)
     with pytest.raises(ValueError, match="select_best names 'val'"):
-        mlp.fit(model, np.zeros((4, 4)), np.zeros(4, dtype=int), optimizer=optimizer, rng=rng,
-                epochs=1, batch_size=2, select_best="val")
+        mlp.fit(
+            model,
+            np.zeros((4, 4)),
+            np.zeros(4, dtype=int),
+            optimizer=optimizer,
+            rng=rng,
+            epochs=1,
+            batch_size=2,
+            select_best="val",
+        )
