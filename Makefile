@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install repro test lint format bench clean
+.PHONY: install repro test lint format full-mnist bench clean
 
 install: $(STAMP)
 
@@ -39,6 +39,10 @@ format: install
 	$(BIN)/ruff check --fix --exit-zero --quiet .
 	$(BIN)/ruff format .
 	$(BIN)/ruff check .
+
+# The full-MNIST experiment (experiments/full-mnist.yaml): about 8 minutes of training on 2 cores.
+full-mnist: install
+	$(BIN)/python -m stages.experiment full-mnist
 
 bench: install
 	$(BIN)/python benchmarks/train_throughput.py

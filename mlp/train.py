@@ -78,7 +78,8 @@ def fit(
     schedule, step_size, gamma : the learning-rate schedule (see schedules.py).
     augment : optional function (X_batch, rng) -> new X_batch applied to training batches.
     select_best : name of an evaluation set (a validation set, never the test set); when
-        given, the model ends with the weights of the epoch of highest accuracy on it.
+        given, the model ends with the weights of the epoch of highest accuracy on it
+        (the latest such epoch on ties).
     on_epoch : called with each epoch's record, e.g. to show progress.
 
     Returns
@@ -121,7 +122,8 @@ def fit(
             scores = evaluate(model, X_eval, y_eval)
             record[f"{name}_loss"], record[f"{name}_accuracy"] = scores["loss"], scores["accuracy"]
         history.append(record)
-        if select_best is not None and record[f"{select_best}_accuracy"] > best_accuracy:
+        # Ties go to the later epoch: with a decaying schedule its weights are the more settled.
+        if select_best is not None and record[f"{select_best}_accuracy"] >= best_accuracy:
             best_accuracy = record[f"{select_best}_accuracy"]
             best_parameters = [p.copy() for p in model.parameters()]
         if on_epoch is not None:

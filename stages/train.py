@@ -115,10 +115,11 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _selected_epoch(history: list[dict[str, float]]) -> int:
-    """The epoch whose weights were kept: the best on validation, else the last."""
+    """The epoch whose weights were kept: the (latest) best on validation, else the last."""
     if "val_accuracy" not in history[0]:
         return len(history)
-    return int(max(history, key=lambda record: record["val_accuracy"])["epoch"])
+    best = max(record["val_accuracy"] for record in history)
+    return int([record for record in history if record["val_accuracy"] == best][-1]["epoch"])
 
 
 def _log_timing(arch: str, seconds: float) -> None:
