@@ -5,28 +5,9 @@ import pytest
 
 import mlp
 from mlp.layers import dropout_mask
+from tests.gradcheck import numerical_gradient, relative_error
 
-STEP = 1e-5
 KINK_MARGIN = 1e-4
-
-
-def _numerical_gradient(loss, array: np.ndarray) -> np.ndarray:
-    """Central differences of loss() with respect to each entry of `array`, perturbed in place."""
-    gradient = np.zeros_like(array)
-    for index in np.ndindex(array.shape):
-        original = array[index]
-        array[index] = original + STEP
-        plus = loss()
-        array[index] = original - STEP
-        minus = loss()
-        array[index] = original
-        gradient[index] = (plus - minus) / (2 * STEP)
-    return gradient
-
-
-def _relative_error(a: np.ndarray, b: np.ndarray) -> float:
-    """|a - b| / max(|a| + |b|, tiny), with |.| the Euclidean norm over the whole array."""
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b), np.finfo(float).tiny))
 
 
 def _dense_away_from_kinks(activation):
@@ -53,7 +34,7 @@ def test_dense_gradients_match_finite_differences(activation):
     analytic = {"X": dX, "W": layer.dW.copy(), "b": layer.db.copy()}
     arrays = {"X": X, "W": layer.W, "b": layer.b}
     for name, array in arrays.items():
-        assert _relative_error(analytic[name], _numerical_gradient(loss, array)) < 1e-6, name
+        assert relative_error(analytic[name], numerical_gradient(loss, array)) < 1e-6, name
 
 
 def test_backward_leaves_weights_unchanged():

@@ -6,34 +6,11 @@ import numpy as np
 import pytest
 
 import mlp
+from tests.gradcheck import numerical_gradient, relative_error
 
-STEP = 1e-5
 KINK_MARGIN = 1e-4
 N_SAMPLES, N_FEATURES, N_CLASSES = 5, 10, 4
 DROPOUT_SEED = 7
-
-
-def _numerical_gradient(loss, array: np.ndarray) -> np.ndarray:
-    """Central differences of loss() with respect to each entry of `array`, perturbed in place."""
-    gradient = np.zeros_like(array)
-    for index in np.ndindex(array.shape):
-        original = array[index]
-        array[index] = original + STEP
-        plus = loss()
-        array[index] = original - STEP
-        minus = loss()
-        array[index] = original
-        gradient[index] = (plus - minus) / (2 * STEP)
-    return gradient
-
-
-def _relative_error(a: np.ndarray, b: np.ndarray) -> float:
-    """|a - b| / max(|a| + |b|, tiny), with |.| the Euclidean norm over the whole array.
-
-    Norms rather than entries: an entry whose gradient is ~1e-7 carries finite-difference
-    round-off of ~1e-11, which alone would exceed 1e-6 entrywise.
-    """
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b), np.finfo(float).tiny))
 
 
 def _min_abs_preactivation(model: mlp.MLP, X: np.ndarray) -> float:
@@ -78,7 +55,7 @@ def _max_gradient_error(model, X, y, weight_decay=0.0, dropout_seed=None) -> flo
         for layer in model.layers
         for grad, array in ((layer.dW, layer.W), (layer.db, layer.b))
     ]
-    return max(_relative_error(grad, _numerical_gradient(loss, array)) for grad, array in pairs)
+    return max(relative_error(grad, numerical_gradient(loss, array)) for grad, array in pairs)
 
 
 @pytest.mark.parametrize("hidden_sizes", [[10], [10, 8]], ids=["1hidden", "2hidden"])
