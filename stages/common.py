@@ -124,9 +124,8 @@ class EpochProgress:
             self.bar = tqdm(total=total, desc=label, unit="epoch", file=sys.stderr)
 
     def __call__(self, record: Mapping[str, float]) -> None:
-        figures = " ".join(
-            f"{key} {record[key]:.4f}" for key in ("loss", "train_accuracy", "test_accuracy") if key in record
-        )
+        shown = ("loss", "train_accuracy", "val_accuracy", "test_accuracy")
+        figures = " ".join(f"{key} {record[key]:.4f}" for key in shown if key in record)
         if self.bar is not None:
             self.bar.set_postfix_str(figures, refresh=False)
             self.bar.update(1)
