@@ -95,22 +95,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     make_parent(args.model)
     mlp.save_model(model, args.model, metadata={"architecture": args.arch, "settings": settings})
     write_csv(args.history, list(history[0]), history)
-    final = history[-1]
+    selected_epoch = _selected_epoch(history)
+    kept = history[selected_epoch - 1]  # the epoch whose weights were saved
     write_json(
         args.metrics,
         {
             "epochs": settings["epochs"],
             "n_parameters": model.n_parameters,
-            "final_loss": final["loss"],
-            "train_accuracy": final["train_accuracy"],
-            "selected_epoch": _selected_epoch(history),
+            "selected_epoch": selected_epoch,
+            "train_loss": kept["train_loss"],
+            "train_accuracy": kept["train_accuracy"],
         },
     )
     _log_timing(args.arch, seconds)
     print(
         f"train@{args.arch}: {model.n_parameters} parameters, {settings['epochs']} epochs "
-        f"in {seconds:.1f} s, train accuracy {final['train_accuracy']:.4f}, "
-        f"test accuracy {final['test_accuracy']:.4f}"
+        f"in {seconds:.1f} s, kept epoch {selected_epoch}: train accuracy {kept['train_accuracy']:.4f}, "
+        f"test accuracy {kept['test_accuracy']:.4f}"
     )
 
 

@@ -51,7 +51,7 @@ def test_pipeline_writes_every_declared_output(workspace, monkeypatch):
     assert set(json.loads((workspace / "reports/train/tiny.json").read_text())) == {
         "epochs",
         "n_parameters",
-        "final_loss",
+        "train_loss",
         "train_accuracy",
         "selected_epoch",
     }
