@@ -801,6 +801,9 @@ def _dvc(repo: Path, *command: str, **popen: Any) -> subprocess.Popen[str]:
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        # A runner started in the background (nohup, `&`) ignores SIGINT, and children inherit
+        # that; restore the default so Ctrl-C (SIGINT) reaches DVC and its stage as in a terminal.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         **popen,
     )
 
