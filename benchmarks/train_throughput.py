@@ -43,6 +43,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # works without the editable install
 import mlp
+from stages.idx import parse_idx
 
 LAYER_SIZES = [784, 128, 64, 10]
 LEARNING_RATE = 0.1
@@ -52,18 +53,11 @@ BLAS_KEYS = ("internal_api", "version", "architecture", "threading_layer", "num_
 IMAGES_FILE, LABELS_FILE = "train-images-idx3-ubyte", "train-labels-idx1-ubyte"
 
 
-def read_idx(folder: Path, name: str, header_bytes: int, magic: int) -> tuple[np.ndarray, np.ndarray]:
-    """The big-endian uint32 header fields and the uint8 payload of one IDX file, .gz or not."""
+def read_idx(folder: Path, name: str) -> np.ndarray:
+    """The array in one IDX file of `folder`, .gz or not, parsed as strictly as the pipeline does."""
     path = folder / f"{name}.gz" if (folder / f"{name}.gz").is_file() else folder / name
-    if path.suffix == ".gz":
-        with gzip.open(path) as file:
-            raw = file.read()
-    else:
-        raw = path.read_bytes()
-    header = np.frombuffer(raw, dtype=">u4", count=header_bytes // 4)
-    if header[0] != magic:
-        raise ValueError(f"{path} is not an IDX file of this kind: magic {header[0]}, expected {magic}")
-    return header, np.frombuffer(raw, dtype=np.uint8, offset=header_bytes)
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    return parse_idx(raw, str(path))
 
 
 def load_data() -> tuple[np.ndarray, np.ndarray, str]:
@@ -73,10 +67,9 @@ def load_data() -> tuple[np.ndarray, np.ndarray, str]:
         (folder / name).is_file() or (folder / f"{name}.gz").is_file() for name in (IMAGES_FILE, LABELS_FILE)
     )
     if os.environ.get("MNIST_DIR") and has_files:
-        header, pixels = read_idx(folder, IMAGES_FILE, 16, magic=2051)
-        n_images, n_rows, n_cols = (int(v) for v in header[1:])
-        X = pixels.reshape(n_images, n_rows * n_cols).astype(np.float32) / np.float32(255)
-        y = read_idx(folder, LABELS_FILE, 8, magic=2049)[1].astype(np.int64)
+        images = read_idx(folder, IMAGES_FILE)
+        X = images.reshape(len(images), -1).astype(np.float32) / np.float32(255)
+        y = read_idx(folder, LABELS_FILE).astype(np.int64)
         if X.shape != (N_SAMPLES, LAYER_SIZES[0]) or y.shape != (N_SAMPLES,):
             raise ValueError(f"expected {N_SAMPLES} images of 28x28 in {folder}, got {X.shape}, {y.shape}")
         return X, y, f"real MNIST training set ({len(X)} x {X.shape[1]}, from {folder})"
