@@ -11,7 +11,7 @@ from mlp.model import MLP
 from mlp.optimizers import OPTIMIZERS, SGD, Adam, make_optimizer
 from mlp.persistence import ModelFileError, load_model, save_model
 from mlp.schedules import SCHEDULES, learning_rate_at
-from mlp.train import TrainingDivergedError, evaluate, fit
+from mlp.train import TrainingDivergedError, best_epoch, evaluate, fit
 
 __all__ = [
     "ACTIVATIONS",
@@ -24,6 +24,7 @@ __all__ = [
     "Dense",
     "ModelFileError",
     "TrainingDivergedError",
+    "best_epoch",
     "evaluate",
     "fit",
     "learning_rate_at",

@@ -107,31 +107,41 @@ def fit(
         )
     base_learning_rate = optimizer.learning_rate
     history: list[dict[str, float]] = []
-    best_accuracy, best_parameters = -1.0, None
-    for epoch in range(epochs):
-        optimizer.learning_rate = learning_rate_at(
-            schedule, base_learning_rate, epoch, epochs, step_size, gamma
-        )
-        # Overflow warnings are noise here: a non-finite loss or weight raises just below.
-        with np.errstate(over="ignore", invalid="ignore"):
-            loss = _train_one_epoch(model, X, y, optimizer, rng, batch_size, weight_decay, augment, epoch)
-        if not all(np.isfinite(p).all() for p in model.parameters()):
-            raise _diverged(f"a weight is not finite after epoch {epoch + 1}", optimizer.learning_rate)
-        record = {"epoch": epoch + 1, "learning_rate": optimizer.learning_rate, "loss": loss}
-        for name, (X_eval, y_eval) in checked_sets.items():
-            scores = evaluate(model, X_eval, y_eval)
-            record[f"{name}_loss"], record[f"{name}_accuracy"] = scores["loss"], scores["accuracy"]
-        history.append(record)
-        # Ties go to the later epoch: with a decaying schedule its weights are the more settled.
-        if select_best is not None and record[f"{select_best}_accuracy"] >= best_accuracy:
-            best_accuracy = record[f"{select_best}_accuracy"]
-            best_parameters = [p.copy() for p in model.parameters()]
-        if on_epoch is not None:
-            on_epoch(record)
+    best_parameters = None
+    try:
+        for epoch in range(epochs):
+            optimizer.learning_rate = learning_rate_at(
+                schedule, base_learning_rate, epoch, epochs, step_size, gamma
+            )
+            # Overflow warnings are noise here: a non-finite loss or weight raises just below.
+            with np.errstate(over="ignore", invalid="ignore"):
+                loss = _train_one_epoch(model, X, y, optimizer, rng, batch_size, weight_decay, augment, epoch)
+            if not all(np.isfinite(p).all() for p in model.parameters()):
+                raise _diverged(f"a weight is not finite after epoch {epoch + 1}", optimizer.learning_rate)
+            record = {"epoch": epoch + 1, "learning_rate": optimizer.learning_rate, "loss": loss}
+            for name, (X_eval, y_eval) in checked_sets.items():
+                scores = evaluate(model, X_eval, y_eval)
+                record[f"{name}_loss"], record[f"{name}_accuracy"] = scores["loss"], scores["accuracy"]
+            history.append(record)
+            if select_best is not None and best_epoch(history, select_best) == epoch + 1:
+                best_parameters = [p.copy() for p in model.parameters()]
+            if on_epoch is not None:
+                on_epoch(record)
+    finally:  # a later fit() with this optimizer starts from the same base rate
+        optimizer.learning_rate = base_learning_rate
     if best_parameters is not None:
         for parameter, best in zip(model.parameters(), best_parameters, strict=True):
             parameter[...] = best
     return history
+
+
+def best_epoch(history: list[dict[str, float]], set_name: str) -> int:
+    """The epoch (1-based) of highest `<set_name>_accuracy` in a fit() history.
+
+    Ties go to the later epoch: with a decaying schedule its weights are the more settled.
+    """
+    accuracies = [record[f"{set_name}_accuracy"] for record in history]
+    return len(accuracies) - accuracies[::-1].index(max(accuracies))
 
 
 def _checked_eval_sets(model: MLP, eval_sets: EvalSets) -> dict[str, tuple[FloatArray, IntArray]]:

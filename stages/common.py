@@ -41,6 +41,12 @@ def rounded(value: Any) -> Any:
     return value
 
 
+def timing_log(arch: str) -> Path:
+    """The untracked training-time log of one architecture: timings differ on every run, so no
+    DVC-tracked file holds them."""
+    return Path(f"logs/train-{arch}.json")
+
+
 def make_parent(path: str | Path) -> None:
     """Create the folder `path` goes in; an OSError names `path` and the fix."""
     try:

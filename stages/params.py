@@ -64,10 +64,6 @@ def choice(options: Sequence[str]) -> Check:
     return check
 
 
-def boolean(value: Any) -> str | None:
-    return None if isinstance(value, bool) else f"must be true or false, got {_describe(value)}"
-
-
 def hidden_sizes(value: Any) -> str | None:
     if not isinstance(value, list) or not value:
         return f"must be a non-empty list of layer widths, e.g. [128, 64], got {_describe(value)}"
@@ -140,6 +136,19 @@ def validate(params: Any) -> list[str]:
                     rule = "the name is used in file names; use letters, digits, '_' or '-'"
                     problems.append(f"architectures.{name}: {rule}")
                 problems += _check_architecture(entry, f"architectures.{name}")
+    return problems or _check_combinations(params)
+
+
+def _check_combinations(params: dict[str, Any]) -> list[str]:
+    """Rules joining two keys, checked once each key is valid, for every architecture's settings."""
+    problems = []
+    for name in params["architectures"]:
+        settings = architecture_settings(params, name)
+        if settings["optimizer"] in ("momentum", "nesterov") and settings["momentum"] == 0:
+            problems.append(
+                f"architectures.{name}: optimizer {settings['optimizer']!r} with momentum 0 is plain SGD; "
+                "set momentum above 0 (e.g. 0.9) or use optimizer 'sgd'"
+            )
     return problems
 
 

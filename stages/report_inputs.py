@@ -1,6 +1,6 @@
 """The report's inputs: where each file lives, which stage writes it, and reading them safely.
 
-Every path pattern is in `inputs` (and `timing_log`), derived from an architecture's name.
+Every path pattern is in `inputs` (and `stages.common.timing_log`), derived from an architecture's name.
 A missing or malformed file raises a StageError naming the file and the `dvc repro` that
 rebuilds it. The timing logs are untracked and optional: absent, the time shows as "n/a".
 """
@@ -18,7 +18,7 @@ import numpy as np
 
 import mlp
 from mlp.arrays import FloatArray, IntArray
-from stages.common import StageError
+from stages.common import StageError, timing_log
 from stages.data import N_CLASSES
 from stages.report_markup import Image
 
@@ -61,11 +61,6 @@ def inputs(arch: str) -> dict[str, Source]:
         "metrics": Source(Path(f"reports/metrics/{arch}.json"), f"evaluate@{arch}"),
         "classification": Source(Path(f"reports/classification/{arch}.txt"), f"evaluate@{arch}"),
     }
-
-
-def timing_log(arch: str) -> Path:
-    """The optional, untracked training-time log of one architecture."""
-    return Path(f"logs/train-{arch}.json")
 
 
 def check_inputs(architectures: list[str]) -> None:

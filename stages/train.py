@@ -20,7 +20,15 @@ from threadpoolctl import threadpool_limits
 import mlp
 from mlp.arrays import FloatArray, IntArray
 from mlp.augment import random_shifts
-from stages.common import EpochProgress, StageError, make_parent, run_stage, write_csv, write_json
+from stages.common import (
+    EpochProgress,
+    StageError,
+    make_parent,
+    run_stage,
+    timing_log,
+    write_csv,
+    write_json,
+)
 from stages.data import N_CLASSES, load_split
 from stages.params import architecture_settings, load_params
 
@@ -116,20 +124,18 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _selected_epoch(history: list[dict[str, float]]) -> int:
-    """The epoch whose weights were kept: the (latest) best on validation, else the last."""
-    if "val_accuracy" not in history[0]:
-        return len(history)
-    best = max(record["val_accuracy"] for record in history)
-    return int([record for record in history if record["val_accuracy"] == best][-1]["epoch"])
+    """The epoch whose weights were kept: the best on validation (as fit chose), else the last."""
+    return mlp.best_epoch(history, "val") if "val_accuracy" in history[0] else len(history)
 
 
 def _log_timing(arch: str, seconds: float) -> None:
-    """Keep the training time in logs/ (not tracked by DVC: it differs on every run)."""
+    """Keep the training time in the untracked timing log, for the report."""
+    path = timing_log(arch)
     try:
-        Path("logs").mkdir(exist_ok=True)
-        Path(f"logs/train-{arch}.json").write_text(json.dumps({"seconds": round(seconds, 2)}) + "\n")
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps({"seconds": round(seconds, 2)}) + "\n")
     except OSError as error:  # a timing log is a nicety; never fail a finished training for it
-        print(f"train@{arch}: could not write logs/train-{arch}.json ({error})", file=sys.stderr)
+        print(f"train@{arch}: could not write {path} ({error})", file=sys.stderr)
 
 
 if __name__ == "__main__":

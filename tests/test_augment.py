@@ -18,9 +18,13 @@ def test_each_image_moves_by_at_most_max_shift():
 
 
 def test_border_pixels_repeat_the_edge():
-    # Pixels shifted in from outside copy the nearest edge value (the background).
-    images = np.full((50, 16), 7.0)
-    assert np.array_equal(random_shifts(4, 1)(images, np.random.default_rng(1)), images)
+    # Pixels shifted in from outside copy the nearest edge pixel (not zeros, wrap-around or a mirror).
+    image = np.arange(16, dtype=np.float64).reshape(4, 4)
+    images = np.repeat(image.reshape(1, 16), 200, axis=0)
+    shifted = random_shifts(4, 1)(images, np.random.default_rng(1)).reshape(200, 4, 4)
+    padded = np.pad(image, 1, mode="edge")
+    windows = {padded[top : top + 4, left : left + 4].tobytes() for top in range(3) for left in range(3)}
+    assert {result.tobytes() for result in shifted} == windows  # all nine shifts, each edge-filled
 
 
 def test_same_seed_same_shifts_and_input_untouched():

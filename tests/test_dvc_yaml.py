@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import yaml
@@ -28,14 +29,27 @@ def test_each_stage_declares_the_params_it_reads():
     assert set(stages["report"]["params"]) == {"prepare", "train", "architectures"}
 
 
-def test_every_stage_depends_on_its_own_script_and_modules():
-    # Changing a stage's code reruns it: each script and the library are listed as deps.
+def _imported_stage_modules(script: str, seen: set[str] | None = None) -> set[str]:
+    """stages/*.py files that `script` imports, directly or through other stages modules."""
+    seen = set() if seen is None else seen
+    for node in ast.walk(ast.parse((PROJECT / script).read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("stages."):
+            path = node.module.replace(".", "/") + ".py"
+            if path not in seen:
+                seen.add(path)
+                _imported_stage_modules(path, seen)
+    return seen
+
+
+def test_every_stage_depends_on_the_code_it_runs():
+    # Changing any module a stage imports reruns it: its script, every stages module it pulls in,
+    # and the mlp library (whole, or the one module a data stage uses) are all listed as deps.
     stages = DVC["stages"]
-    for name in ("fetch", "prepare", "report"):
-        assert f"stages/{name}.py" in stages[name]["deps"]
-    for name in ("train", "evaluate"):
-        deps = stages[name]["do"]["deps"]
-        assert f"stages/{name}.py" in deps and "mlp" in deps
+    for name, stage in stages.items():
+        deps = stage.get("do", stage)["deps"]
+        script = f"stages/{name}.py"
+        assert {script, *_imported_stage_modules(script)} <= set(deps), f"{name}: add the missing modules"
+        assert any(dep == "mlp" or dep.startswith("mlp/") for dep in deps), f"{name}: add mlp"
 
 
 def test_foreach_expands_over_the_architectures():

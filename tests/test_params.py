@@ -77,6 +77,10 @@ def test_unreadable_params_file(tmp_path, text, message):
         (lambda p: p["architectures"].update(wide={}), "architectures.wide.hidden_sizes: missing"),
         (lambda p: p["architectures"].update({"../evil": {"hidden_sizes": [8]}}), "is used in file names"),
         (lambda p: p["architectures"]["deep"].update(learnig_rate=1), "did you mean 'learning_rate'"),
+        (
+            lambda p: p["architectures"]["deep"].update(optimizer="momentum", momentum=0.0),
+            "architectures.deep: optimizer 'momentum' with momentum 0 is plain SGD",
+        ),
     ],
 )
 def test_each_invalid_value_is_named_with_its_fix(params, edit, expected):

@@ -147,8 +147,8 @@ def test_official_split_with_validation_and_standardisation():
         (lambda p: p["train"].update(learning_rate=1.0e30), "train", "training diverged"),
         (
             lambda p: p["train"].update(optimizer="nesterov", momentum=0.0),
-            "train",
-            "nesterov needs a momentum",
+            "prepare",
+            "optimizer 'nesterov' with momentum 0 is plain SGD",
         ),
         (lambda p: p["train"].update(epochs="ten"), "prepare", "train.epochs: must be an integer"),
     ],
@@ -189,7 +189,7 @@ def test_evaluate_refuses_a_damaged_model(workspace, monkeypatch, capsys, damage
     assert not (workspace / "reports/metrics").exists()
 
 
-def test_prepare_rejects_nan_in_prepared_data(workspace, monkeypatch):
+def test_load_split_rejects_nan(workspace, monkeypatch):
     # Prepared arrays holding NaN are rejected before training, naming the file.
     from stages.common import StageError
     from stages.data import save_split

@@ -149,9 +149,8 @@ def test_divergence_raises_a_helpful_error(digits, learning_rate, batch_size, wh
     # A huge learning rate stops training with an error naming where it happened and a lower rate.
     # Leaky ReLU on purpose: with plain ReLU every unit dies at lr 1e6, the loss stays finite
     # (about 5e5) and fit does not stop, since it only checks for non-finite values.
-    history = None
     with pytest.raises(mlp.TrainingDivergedError) as raised:
-        history = _train(
+        _train(
             digits,
             optimizer="sgd",
             learning_rate=learning_rate,
@@ -162,7 +161,6 @@ def test_divergence_raises_a_helpful_error(digits, learning_rate, batch_size, wh
     assert re.search(where, message), message
     assert f"learning rate {learning_rate:g}" in message
     assert f"lower the learning rate, e.g. to {learning_rate / 10:g}" in message
-    assert history is None
 
 
 def _fit_arguments(digits):
@@ -288,8 +286,7 @@ def test_select_best_keeps_the_weights_of_the_best_validation_epoch():
         return model, history
 
     selected, history = run(8, "val")
-    best = max(record["val_accuracy"] for record in history)
-    best_epoch = int([record for record in history if record["val_accuracy"] == best][-1]["epoch"])
+    best_epoch = mlp.best_epoch(history, "val")
     assert best_epoch < 8, "pick a setting whose validation accuracy does not peak at the last epoch"
     stopped, _ = run(best_epoch, None)
     for kept, expected in zip(selected.parameters(), stopped.parameters(), strict=True):
@@ -312,3 +309,30 @@ def test_select_best_must_name_an_evaluation_set():
             batch_size=2,
             select_best="val",
         )
+
+
+def test_best_epoch_prefers_the_later_of_equal_scores():
+    # Ties in validation accuracy go to the later (more annealed) epoch.
+    history = [{"epoch": e, "val_accuracy": a} for e, a in enumerate([0.5, 0.9, 0.8, 0.9, 0.7], 1)]
+    assert mlp.best_epoch(history, "val") == 4
+
+
+def test_fit_leaves_the_optimizer_at_its_base_learning_rate(digits):
+    # A schedule changes the rate during fit only: a second fit starts again from the base rate.
+    X_train, X_test, y_train, y_test = digits
+    rng = np.random.default_rng(0)
+    model = mlp.MLP([64, 8, 10], rng)
+    optimizer = mlp.make_optimizer("sgd", model.parameters(), 0.1)
+    arguments = {
+        "optimizer": optimizer,
+        "rng": rng,
+        "epochs": 3,
+        "batch_size": 64,
+        "schedule": "step",
+        "step_size": 1,
+        "gamma": 0.5,
+    }
+    first = mlp.fit(model, X_train, y_train, **arguments)
+    second = mlp.fit(model, X_train, y_train, **arguments)
+    assert optimizer.learning_rate == 0.1
+    assert [r["learning_rate"] for r in first] == [r["learning_rate"] for r in second] == [0.1, 0.05, 0.025]
