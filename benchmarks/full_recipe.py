@@ -40,10 +40,10 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # works without the editable install
 import mlp
-from stages.common import StageError
-from stages.experiment import experiment_params
-from stages.params import ParamsError, architecture_settings
+from stages.common.params import ParamsError, architecture_settings
+from stages.common.runner import StageError
 from stages.train import train_model
+from tools.experiment import experiment_params
 
 N_SAMPLES, N_FEATURES, N_CLASSES = 60_000, 784, 10
 DEFAULT_EXPERIMENT, DEFAULT_ARCH = "full-mnist", "wide"

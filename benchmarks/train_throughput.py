@@ -43,7 +43,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # works without the editable install
 import mlp
-from stages.idx import parse_idx
+from stages.common.mnist import parse_idx
 
 LAYER_SIZES = [784, 128, 64, 10]
 LEARNING_RATE = 0.1

@@ -8,10 +8,10 @@ from mlp.activations import ACTIVATIONS
 from mlp.layers import INITIALIZERS, Dense
 from mlp.losses import softmax_cross_entropy
 from mlp.model import MLP
-from mlp.optimizers import OPTIMIZERS, SGD, Adam, make_optimizer
+from mlp.optimizers import OPTIMIZERS, SGD, Adam, Optimizer, make_optimizer
 from mlp.persistence import ModelFileError, load_model, save_model
 from mlp.schedules import SCHEDULES, learning_rate_at
-from mlp.train import TrainingDivergedError, best_epoch, evaluate, fit
+from mlp.train import FitResult, TrainingDivergedError, best_epoch, evaluate, fit
 
 __all__ = [
     "ACTIVATIONS",
@@ -22,7 +22,9 @@ __all__ = [
     "SGD",
     "Adam",
     "Dense",
+    "FitResult",
     "ModelFileError",
+    "Optimizer",
     "TrainingDivergedError",
     "best_epoch",
     "evaluate",

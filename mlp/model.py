@@ -125,27 +125,33 @@ class MLP:
         """The number of trainable scalars (weights and biases)."""
         return self._parameters.size
 
-    def parameters(self) -> list[FloatArray]:
-        """[vector of every weight and bias]: what an optimizer updates in place.
+    def parameters(self) -> FloatArray:
+        """The vector of every weight and bias, which an optimizer updates in place.
 
         Per-layer arrays are model.layers[i].W and .b, views into this vector.
         """
-        return [self._parameters]
+        return self._parameters
 
-    def gradients(self) -> list[FloatArray]:
-        """[vector of every gradient] from the last backward(), in parameters() order."""
-        return [self._gradients]
+    def gradients(self) -> FloatArray:
+        """The vector of every gradient from the last backward(), laid out like parameters()."""
+        return self._gradients
 
-    def forward(self, X: FloatArray, rng: np.random.Generator | None = None) -> FloatArray:
+    def forward(
+        self, X: FloatArray, training: bool = False, rng: np.random.Generator | None = None
+    ) -> FloatArray:
         """Logits (n_samples, n_classes) for X (n_samples, n_features) of the model's dtype.
 
-        With an `rng` and dropout > 0 this is a training pass: hidden units are dropped.
+        With `training` and dropout > 0, hidden units are dropped at random, drawn from `rng`.
         """
+        dropping = training and self.dropout > 0
+        if dropping and rng is None:
+            raise ValueError("a training pass with dropout needs an rng to draw the dropout masks")
         a = X
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
             a = layer.forward(a)
-            if rng is not None and self.dropout > 0 and i < last:
+            if dropping and i < last:
+                assert rng is not None
                 mask = dropout_mask(a.shape, self.dropout, rng, self.dtype)
                 a = a * mask  # a new array: the layer keeps its unmasked output for backward
                 self._masks[i] = mask
@@ -153,11 +159,8 @@ class MLP:
                 self._masks[i] = None
         return a
 
-    def backward(self, dlogits: FloatArray, weight_decay: float = 0.0) -> None:
-        """Store every layer's dW and db from d loss / d logits; weights stay unchanged.
-
-        `weight_decay` adds the gradient of 0.5 * weight_decay * sum(W**2) (biases exempt).
-        """
+    def backward(self, dlogits: FloatArray) -> None:
+        """Store every layer's dW and db from d loss / d logits; weights stay unchanged."""
         dout: FloatArray | None = dlogits
         for i in range(len(self.layers) - 1, -1, -1):
             assert dout is not None
@@ -165,28 +168,35 @@ class MLP:
             if mask is not None:
                 dout *= mask
             dout = self.layers[i].backward(dout)
-        if weight_decay:
-            weights = self._parameters[: self._n_weights]
-            self._gradients[: self._n_weights] += self.dtype.type(weight_decay) * weights
 
     def loss_and_gradients(
         self,
         X: FloatArray,
         y: IntArray,
         weight_decay: float = 0.0,
+        training: bool = False,
         rng: np.random.Generator | None = None,
     ) -> float:
-        """One forward and backward pass on a batch; returns its loss (L2 penalty included).
+        """One forward and backward pass on a batch; returns its loss, L2 penalty included.
+
+        `training` (with `rng`) applies dropout, as forward() does; without it the gradients are
+        those of the deterministic network, as gradient checks need.
 
         The gradients are then available from gradients(). X must already have the model's
         dtype and y be int class indices; train.fit checks both once per run.
         """
-        loss, dlogits = softmax_cross_entropy(self.forward(X, rng), y)
-        self.backward(dlogits, weight_decay)
-        if weight_decay:
-            weights = self._parameters[: self._n_weights]
-            loss += 0.5 * weight_decay * float(np.dot(weights, weights))
-        return loss
+        loss, dlogits = softmax_cross_entropy(self.forward(X, training, rng), y)
+        self.backward(dlogits)
+        return loss + self._weight_decay(weight_decay)
+
+    def _weight_decay(self, weight_decay: float) -> float:
+        """Add the gradient of the L2 penalty 0.5 * weight_decay * sum(W**2) and return the
+        penalty; biases are exempt. The one place weight decay is applied."""
+        if not weight_decay:
+            return 0.0
+        weights = self._parameters[: self._n_weights]
+        self._gradients[: self._n_weights] += self.dtype.type(weight_decay) * weights
+        return 0.5 * weight_decay * float(np.dot(weights, weights))
 
     def predict_logits(self, X: npt.ArrayLike, batch_size: int = 4096) -> FloatArray:
         """Logits (n_samples, n_classes) without dropout, computed in chunks to bound memory."""

@@ -1,18 +1,30 @@
-"""Optimizers: SGD (plain, momentum, Nesterov) and Adam.
+"""Optimizers: SGD (plain, momentum, Nesterov) and Adam, and the name -> factory table.
 
-An optimizer is built from the model's parameter list and keeps its own state. `step(grads)`
-updates the parameters in place, the gradients being a list in the same order. The learning
-rate is an attribute that the training loop sets from the schedule before each epoch.
+An optimizer is built on the model's parameter vector (`model.parameters()`) and keeps its
+own state. `step(grads)` updates the vector in place from the gradient vector of the same
+shape. `learning_rate` is an attribute that the training loop sets from the schedule before
+each epoch. Adding an optimizer is one class (or one configuration of an existing one) plus
+one entry in OPTIMIZERS.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
 from mlp.arrays import FloatArray
 from mlp.validation import check_choice, check_fraction, check_positive
+
+
+class Optimizer(Protocol):
+    """What `fit` needs of an optimizer."""
+
+    learning_rate: float
+
+    def step(self, grads: FloatArray) -> None:
+        """Update the parameters in place from their gradients."""
 
 
 class SGD:
@@ -23,42 +35,36 @@ class SGD:
     """
 
     def __init__(
-        self,
-        params: Sequence[FloatArray],
-        learning_rate: float,
-        momentum: float = 0.0,
-        nesterov: bool = False,
+        self, params: FloatArray, learning_rate: float, momentum: float = 0.0, nesterov: bool = False
     ) -> None:
         check_positive("learning_rate", learning_rate)
         check_fraction("momentum", momentum)
         if nesterov and momentum == 0:
             raise ValueError("nesterov needs a momentum above 0, e.g. momentum: 0.9")
-        self.params = list(params)
+        self.params = params
         self.learning_rate = float(learning_rate)
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
-        self.velocities = [np.zeros_like(p) for p in self.params] if momentum else []
-        self._scratch = [np.empty_like(p) for p in self.params]
+        self.velocity = np.zeros_like(params) if momentum else None
+        self._update = np.empty_like(params)
 
-    def step(self, grads: Sequence[FloatArray]) -> None:
-        """Apply one update to every parameter, in place."""
-        for i, (p, g) in enumerate(zip(self.params, grads, strict=True)):
-            lr = p.dtype.type(self.learning_rate)
-            update = self._scratch[i]
-            if not self.momentum:
-                np.multiply(g, lr, out=update)
+    def step(self, grads: FloatArray) -> None:
+        """Apply one update to the parameters, in place."""
+        p, g, v, update = self.params, grads, self.velocity, self._update
+        lr = p.dtype.type(self.learning_rate)
+        if v is None:
+            np.multiply(g, lr, out=update)
+        else:
+            mu = p.dtype.type(self.momentum)
+            v *= mu
+            v += g
+            if self.nesterov:
+                np.multiply(v, mu, out=update)
+                update += g
+                update *= lr
             else:
-                mu = p.dtype.type(self.momentum)
-                v = self.velocities[i]
-                v *= mu
-                v += g
-                if self.nesterov:
-                    np.multiply(v, mu, out=update)
-                    update += g
-                    update *= lr
-                else:
-                    np.multiply(v, lr, out=update)
-            p -= update
+                np.multiply(v, lr, out=update)
+        p -= update
 
 
 class Adam:
@@ -70,7 +76,7 @@ class Adam:
 
     def __init__(
         self,
-        params: Sequence[FloatArray],
+        params: FloatArray,
         learning_rate: float = 0.001,
         beta1: float = 0.9,
         beta2: float = 0.999,
@@ -80,54 +86,50 @@ class Adam:
         check_fraction("beta1", beta1)
         check_fraction("beta2", beta2)
         check_positive("epsilon", epsilon)
-        self.params = list(params)
+        self.params = params
         self.learning_rate = float(learning_rate)
         self.beta1, self.beta2, self.epsilon = float(beta1), float(beta2), float(epsilon)
         self.t = 0
-        self.m = [np.zeros_like(p) for p in self.params]
-        self.v = [np.zeros_like(p) for p in self.params]
-        self._scratch = [np.empty_like(p) for p in self.params]
+        self.m = np.zeros_like(params)
+        self.v = np.zeros_like(params)
+        self._scratch = np.empty_like(params)
 
-    def step(self, grads: Sequence[FloatArray]) -> None:
-        """Apply one update to every parameter, in place."""
+    def step(self, grads: FloatArray) -> None:
+        """Apply one update to the parameters, in place."""
         self.t += 1
         correction1 = 1 - self.beta1**self.t
         correction2 = 1 - self.beta2**self.t
-        for p, g, m, v, scratch in zip(self.params, grads, self.m, self.v, self._scratch, strict=True):
-            dtype = p.dtype.type
-            m *= dtype(self.beta1)
-            m += dtype(1 - self.beta1) * g
-            v *= dtype(self.beta2)
-            np.multiply(g, g, out=scratch)
-            scratch *= dtype(1 - self.beta2)
-            v += scratch
-            # scratch <- sqrt(v / c2) + eps, then the update lr * (m / c1) / scratch
-            np.divide(v, dtype(correction2), out=scratch)
-            np.sqrt(scratch, out=scratch)
-            scratch += dtype(self.epsilon)
-            np.divide(m, scratch, out=scratch)
-            scratch *= dtype(self.learning_rate / correction1)
-            p -= scratch
+        p, g, m, v, scratch = self.params, grads, self.m, self.v, self._scratch
+        dtype = p.dtype.type
+        m *= dtype(self.beta1)
+        m += dtype(1 - self.beta1) * g
+        v *= dtype(self.beta2)
+        np.multiply(g, g, out=scratch)
+        scratch *= dtype(1 - self.beta2)
+        v += scratch
+        # scratch <- sqrt(v / c2) + eps, then the update lr * (m / c1) / scratch
+        np.divide(v, dtype(correction2), out=scratch)
+        np.sqrt(scratch, out=scratch)
+        scratch += dtype(self.epsilon)
+        np.divide(m, scratch, out=scratch)
+        scratch *= dtype(self.learning_rate / correction1)
+        p -= scratch
 
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
+# (parameter vector, learning rate, momentum) -> optimizer; momentum is ignored where it has no meaning.
+OptimizerFactory = Callable[[FloatArray, float, float], Optimizer]
+OPTIMIZERS: dict[str, OptimizerFactory] = {
+    "sgd": lambda params, learning_rate, momentum: SGD(params, learning_rate),
+    "momentum": lambda params, learning_rate, momentum: SGD(params, learning_rate, momentum),
+    "nesterov": lambda params, learning_rate, momentum: SGD(params, learning_rate, momentum, nesterov=True),
+    "adam": lambda params, learning_rate, momentum: Adam(params, learning_rate),
+}
 
 
-def make_optimizer(
-    name: str,
-    params: Sequence[FloatArray],
-    learning_rate: float,
-    momentum: float = 0.9,
-    beta1: float = 0.9,
-    beta2: float = 0.999,
-) -> SGD | Adam:
-    """Build an optimizer by name: "sgd" (plain), "momentum", "nesterov" or "adam".
+def make_optimizer(name: str, params: FloatArray, learning_rate: float, momentum: float = 0.9) -> Optimizer:
+    """Build the optimizer called `name` in OPTIMIZERS on the parameter vector `params`.
 
-    `momentum` is used by "momentum" and "nesterov" only; beta1 and beta2 by "adam" only.
+    `momentum` is used by "momentum" and "nesterov" only.
     """
     check_choice("optimizer", name, OPTIMIZERS)
-    if name == "adam":
-        return Adam(params, learning_rate, beta1=beta1, beta2=beta2)
-    if name == "sgd":
-        return SGD(params, learning_rate)
-    return SGD(params, learning_rate, momentum=momentum, nesterov=name == "nesterov")
+    return OPTIMIZERS[name](params, learning_rate, momentum)

@@ -17,7 +17,7 @@ import struct
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -54,13 +54,16 @@ class ModelFileError(ValueError):
     """A model file that is missing, unreadable, corrupt or inconsistent with its header."""
 
 
-def save_model(model: MLP, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None) -> None:
-    """Write `model` to `path` atomically; the same model and metadata give identical bytes.
+def save_model(
+    model: MLP, target: str | os.PathLike[str] | IO[bytes], metadata: dict[str, Any] | None = None
+) -> None:
+    """Write `model` to a file; the same model and metadata give identical bytes.
 
     Parameters
     ----------
     model : the MLP to save.
-    path : the target file, conventionally ending in .npz.
+    target : a path (conventionally ending in .npz), written atomically, or a binary file
+        opened for writing (e.g. by a caller that replaces several files together).
     metadata : JSON-serialisable facts to keep with the weights (e.g. architecture name).
     """
     header = {
@@ -77,8 +80,11 @@ def save_model(model: MLP, path: str | os.PathLike[str], metadata: dict[str, Any
     arrays: dict[str, npt.NDArray[Any]] = {"header": np.frombuffer(header_bytes, dtype=np.uint8)}
     for i, layer in enumerate(model.layers):
         arrays[f"W{i}"], arrays[f"b{i}"] = layer.W, layer.b
-    with atomic_open(path, "wb") as handle:
-        np.savez(handle, allow_pickle=False, **arrays)  # a model file never holds a pickle
+    if isinstance(target, (str, os.PathLike)):
+        with atomic_open(target, "wb") as handle:
+            np.savez(handle, allow_pickle=False, **arrays)  # a model file never holds a pickle
+    else:
+        np.savez(target, allow_pickle=False, **arrays)
 
 
 def load_model(path: str | os.PathLike[str]) -> tuple[MLP, dict[str, Any]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -14,7 +15,7 @@ import numpy.typing as npt
 from mlp.arrays import FloatArray, IntArray
 from mlp.losses import softmax_cross_entropy
 from mlp.model import MLP
-from mlp.optimizers import SGD, Adam
+from mlp.optimizers import Optimizer
 from mlp.schedules import learning_rate_at
 from mlp.validation import check_features, check_labels, check_positive
 
@@ -24,6 +25,19 @@ Augment = Callable[[FloatArray, np.random.Generator], FloatArray]
 
 class TrainingDivergedError(RuntimeError):
     """The loss or a weight stopped being finite; the model is unusable."""
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What `fit` did: one record per epoch, and the epoch whose weights the model ends with."""
+
+    history: list[dict[str, float]]
+    kept_epoch: int  # 1-based: the best on `select_best`'s set, else the last
+
+    @property
+    def kept(self) -> dict[str, float]:
+        """The history record of the kept epoch."""
+        return self.history[self.kept_epoch - 1]
 
 
 def evaluate(model: MLP, X: npt.ArrayLike, y: npt.ArrayLike) -> dict[str, float]:
@@ -50,7 +64,7 @@ def fit(
     X: npt.ArrayLike,
     y: npt.ArrayLike,
     *,
-    optimizer: SGD | Adam,
+    optimizer: Optimizer,
     rng: np.random.Generator,
     epochs: int,
     batch_size: int,
@@ -62,8 +76,8 @@ def fit(
     augment: Augment | None = None,
     select_best: str | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
-) -> list[dict[str, float]]:
-    """Train `model` in place with mini-batches and return the per-epoch history.
+) -> FitResult:
+    """Train `model` in place with mini-batches; return the per-epoch history and the kept epoch.
 
     Each epoch shuffles the training set once with `rng`, runs the mini-batches, then
     evaluates the model on every set in `eval_sets` (e.g. {"train": (X, y), "test": ...}).
@@ -84,8 +98,9 @@ def fit(
 
     Returns
     -------
-    One record per epoch: epoch (1-based), learning_rate, loss (mean training mini-batch
-    loss), and `<set>_loss`, `<set>_accuracy` for each evaluation set.
+    FitResult: `history` holds one record per epoch: epoch (1-based), learning_rate, loss
+    (mean training mini-batch loss), and `<set>_loss`, `<set>_accuracy` for each evaluation
+    set; `kept_epoch` is the epoch whose weights the model holds at the end.
 
     Raises
     ------
@@ -116,7 +131,7 @@ def fit(
             # Overflow warnings are noise here: a non-finite loss or weight raises just below.
             with np.errstate(over="ignore", invalid="ignore"):
                 loss = _train_one_epoch(model, X, y, optimizer, rng, batch_size, weight_decay, augment, epoch)
-            if not all(np.isfinite(p).all() for p in model.parameters()):
+            if not np.isfinite(model.parameters()).all():
                 raise _diverged(f"a weight is not finite after epoch {epoch + 1}", optimizer.learning_rate)
             record = {"epoch": epoch + 1, "learning_rate": optimizer.learning_rate, "loss": loss}
             for name, (X_eval, y_eval) in checked_sets.items():
@@ -124,15 +139,15 @@ def fit(
                 record[f"{name}_loss"], record[f"{name}_accuracy"] = scores["loss"], scores["accuracy"]
             history.append(record)
             if select_best is not None and best_epoch(history, select_best) == epoch + 1:
-                best_parameters = [p.copy() for p in model.parameters()]
+                best_parameters = model.parameters().copy()
             if on_epoch is not None:
                 on_epoch(record)
     finally:  # a later fit() with this optimizer starts from the same base rate
         optimizer.learning_rate = base_learning_rate
+    kept_epoch = len(history) if select_best is None else best_epoch(history, select_best)
     if best_parameters is not None:
-        for parameter, best in zip(model.parameters(), best_parameters, strict=True):
-            parameter[...] = best
-    return history
+        model.parameters()[...] = best_parameters
+    return FitResult(history, kept_epoch)
 
 
 def best_epoch(history: list[dict[str, float]], set_name: str) -> int:
@@ -159,7 +174,7 @@ def _train_one_epoch(
     model: MLP,
     X: FloatArray,
     y: IntArray,
-    optimizer: SGD | Adam,
+    optimizer: Optimizer,
     rng: np.random.Generator,
     batch_size: int,
     weight_decay: float,
@@ -175,7 +190,7 @@ def _train_one_epoch(
         X_batch, y_batch = X[batch], y[batch]
         if augment is not None:
             X_batch = augment(X_batch, rng)
-        loss = model.loss_and_gradients(X_batch, y_batch, weight_decay, rng)
+        loss = model.loss_and_gradients(X_batch, y_batch, weight_decay, training=True, rng=rng)
         if not math.isfinite(loss):
             # A weight that overflowed in the previous update shows up here, one step later.
             raise _diverged(

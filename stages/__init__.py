@@ -1,1 +1,2 @@
-"""Pipeline stages: one thin script per DVC stage, plus the helpers they share."""
+"""The pipeline of dvc.yaml: one module per stage (fetch, prepare, train, evaluate) and the
+report package; what the stages share lives in stages.common."""

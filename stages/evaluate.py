@@ -1,7 +1,9 @@
-"""Evaluate stage: test metrics JSON, actual/predicted CSV and classification report per model.
+"""Evaluate stage: test metrics JSON, predictions CSV and classification report per model.
 
 Usage (from dvc.yaml): python -m stages.evaluate ARCH PREPARED MODEL METRICS PREDICTIONS REPORT
-Scores come from scikit-learn; every architecture's metrics file has the same keys.
+Scores come from scikit-learn; every architecture's metrics file has the same keys. The
+predictions CSV holds, per test image in the prepared order, the true class, the predicted
+class and the model's probability of it: all the report needs to know about predictions.
 """
 
 from __future__ import annotations
@@ -15,8 +17,12 @@ from sklearn.metrics import classification_report, precision_recall_fscore_suppo
 
 import mlp
 from mlp.arrays import FloatArray, IntArray
-from stages.common import StageError, run_stage, write_csv, write_json, write_text
-from stages.data import N_CLASSES, load_split
+from stages.common.mnist import N_CLASSES
+from stages.common.output import write_csv, write_json, write_text
+from stages.common.prepared import TEST, load_split
+from stages.common.runner import StageError, run_stage
+
+PREDICTION_COLUMNS = ("actual", "predicted", "probability")
 
 
 def score(model: mlp.MLP, X: FloatArray, y: IntArray) -> tuple[dict[str, Any], IntArray]:
@@ -56,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         model, _ = mlp.load_model(args.model)
     except mlp.ModelFileError as error:
         raise StageError(f"{error}; rebuild it with `dvc repro --force train@{args.arch}`") from None
-    X_test, y_test = load_split(args.prepared, "test")
+    X_test, y_test = load_split(args.prepared, TEST)
     if model.n_features != X_test.shape[1]:
         raise StageError(
             f"{args.model} expects {model.n_features} input features but the test set has {X_test.shape[1]}; "
@@ -64,10 +70,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     metrics, predicted = score(model, X_test, y_test)
     write_json(args.metrics, metrics)
+    probability = model.predict_proba(X_test)[np.arange(len(predicted)), predicted]
+    rows = zip(y_test.tolist(), predicted.tolist(), probability.tolist(), strict=True)
     write_csv(
         args.predictions,
-        ["actual", "predicted"],
-        ({"actual": int(a), "predicted": int(p)} for a, p in zip(y_test, predicted, strict=True)),
+        PREDICTION_COLUMNS,
+        (dict(zip(PREDICTION_COLUMNS, row, strict=True)) for row in rows),
     )
     labels = list(range(N_CLASSES))
     report = classification_report(y_test, predicted, labels=labels, digits=4, zero_division=0)

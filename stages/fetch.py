@@ -15,18 +15,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mlp.atomic import atomic_open
-from stages.common import StageError, run_stage
-from stages.download import SourceError, download, load_openml_mnist
-from stages.idx import load_mnist_split
+from stages.common.download import SourceError, download, load_openml_mnist
+from stages.common.mnist import CHECKSUMS, load_mnist_split
+from stages.common.output import open_output
+from stages.common.runner import StageError, run_stage
 
-# SHA-256 of each file's decompressed content, which every source (mirror, OpenML, by hand) shares.
-CHECKSUMS = {
-    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-}
 MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
@@ -181,8 +174,7 @@ def _has_checksum(path: Path, sha: str) -> bool:
 
 def _write(path: Path, content: bytes) -> None:
     """Write verified content atomically, so a crash never leaves a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(path, "wb") as handle:
+    with open_output(path, "wb") as handle:
         handle.write(content)
 
 

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 from sklearn.model_selection import train_test_split
 
 from mlp.arrays import FloatArray
-from stages.common import StageError, run_stage
-from stages.data import save_split
-from stages.idx import load_mnist_split
-from stages.params import load_params
+from stages.common.mnist import load_mnist_split
+from stages.common.params import load_params
+from stages.common.prepared import TEST, TRAIN, VALIDATION, save_split, splits
+from stages.common.runner import StageError, run_stage
 
 Split = tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]  # (images, labels) as in the IDX files
 Scaled = tuple[FloatArray, npt.NDArray[np.uint8]]  # (X, labels): flat float32 rows, scaled
@@ -35,7 +34,7 @@ def split_data(
     validation_size: int,
     random_state: int,
 ) -> dict[str, Split]:
-    """Select and split raw (images, labels) into {"train", "test"[, "val"]} (still uint8)."""
+    """Select and split raw (images, labels) into the prepared splits (still uint8)."""
     images, labels = train
     if subset is not None and subset > len(images):
         raise StageError(
@@ -47,11 +46,11 @@ def split_data(
         X_train, X_test, y_train, y_test = train_test_split(
             images, labels, test_size=test_fraction, random_state=random_state
         )
-        parts = {"train": (X_train, y_train), "test": (X_test, y_test)}
+        parts = {TRAIN: (X_train, y_train), TEST: (X_test, y_test)}
     else:
-        parts = {"train": (images, labels), "test": test}
+        parts = {TRAIN: (images, labels), TEST: test}
     if validation_size:
-        X_train, y_train = parts["train"]
+        X_train, y_train = parts[TRAIN]
         if validation_size >= len(X_train):
             raise StageError(
                 f"prepare.validation_size {validation_size} leaves no training images (only {len(X_train)}); "
@@ -60,7 +59,7 @@ def split_data(
         X_train, X_val, y_train, y_val = train_test_split(
             X_train, y_train, test_size=validation_size, random_state=random_state
         )
-        parts.update(train=(X_train, y_train), val=(X_val, y_val))
+        parts |= {TRAIN: (X_train, y_train), VALIDATION: (X_val, y_val)}
     return parts
 
 
@@ -75,7 +74,7 @@ def scale(parts: dict[str, Split], scaling: str) -> dict[str, Scaled]:
         for name, (images, labels) in parts.items()
     }
     if scaling == "standardize":
-        X_train = flat["train"][0]
+        X_train = flat[TRAIN][0]
         mean = X_train.mean(axis=0, dtype=np.float64).astype(np.float32)
         std = X_train.std(axis=0, dtype=np.float64).astype(np.float32)
         std[std < 1e-6] = 1
@@ -100,10 +99,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         validation_size=params["validation_size"],
         random_state=params["random_state"],
     )
+    assert tuple(sorted(parts)) == tuple(sorted(splits(params["validation_size"])))
     for name, (X, y) in scale(parts, params["scaling"]).items():
         save_split(args.prepared, name, X, y)
-    if "val" not in parts:  # a run outside DVC (which empties outputs first) may have left one
-        (Path(args.prepared) / "val.npz").unlink(missing_ok=True)
     sizes = ", ".join(f"{name} {len(y)}" for name, (_, y) in parts.items())
     print(f"prepare: {params['split']} split, {params['scaling']} scaling: {sizes}")
 

@@ -1,0 +1,206 @@
+"""Reading and validating params.yaml: every problem is reported at once, before any work.
+
+A schema maps each key to a check. Unknown keys get a "did you mean" suggestion. Numbers
+must be YAML numbers: PyYAML reads `1e-3` as the *string* "1e-3" (YAML 1.1 needs a dot),
+so such strings are rejected with a hint to write `1.0e-3`, never silently converted.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlp import ACTIVATIONS, INITIALIZERS, OPTIMIZERS, SCHEDULES
+
+Check = Callable[[Any], str | None]  # returns a problem description, or None when valid
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+NUMERIC_STRING = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+class ParamsError(ValueError):
+    """params.yaml is missing, malformed or holds invalid values (all listed at once)."""
+
+
+def integer(low: int, high: float = math.inf, allow_none: bool = False) -> Check:
+    def check(value: Any) -> str | None:
+        if value is None and allow_none:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"must be an integer{' or null' if allow_none else ''}, got {_describe(value)}"
+        if not low <= value <= high:
+            upper = "" if high == math.inf else f" and at most {high}"
+            return f"must be at least {low}{upper}, got {value}"
+        return None
+
+    return check
+
+
+def number(low: float, high: float = math.inf, low_open: bool = False, high_open: bool = False) -> Check:
+    def check(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"must be a number, got {_describe(value)}"
+        too_low = value <= low if low_open else value < low
+        too_high = value >= high if high_open else value > high
+        if not math.isfinite(value) or too_low or too_high:
+            interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+            return f"must lie in {interval}, got {value}"
+        return None
+
+    return check
+
+
+def choice(options: Sequence[str]) -> Check:
+    def check(value: Any) -> str | None:
+        if value not in options:
+            return f"unknown value {value!r}; choose from {sorted(options)}"
+        return None
+
+    return check
+
+
+def hidden_sizes(value: Any) -> str | None:
+    if not isinstance(value, list) or not value:
+        return f"must be a non-empty list of layer widths, e.g. [128, 64], got {_describe(value)}"
+    if not all(isinstance(size, int) and not isinstance(size, bool) and size >= 1 for size in value):
+        return f"must hold positive integers only, got {value}"
+    return None
+
+
+PREPARE_SCHEMA: dict[str, Check] = {
+    "split": choice(["notebook", "official"]),
+    "subset": integer(1, 60000, allow_none=True),
+    "test_fraction": number(0, 1, low_open=True, high_open=True),
+    "validation_size": integer(0, 59999),
+    "random_state": integer(0, 2**32 - 1),
+    "scaling": choice(["unit", "standardize"]),
+}
+TRAIN_SCHEMA: dict[str, Check] = {
+    "epochs": integer(1, 100000),
+    "batch_size": integer(1),
+    "learning_rate": number(0, math.inf, low_open=True),
+    "optimizer": choice(list(OPTIMIZERS)),
+    "momentum": number(0, 1, high_open=True),
+    "weight_decay": number(0),
+    "dropout": number(0, 1, high_open=True),
+    "schedule": choice(list(SCHEDULES)),
+    "step_size": integer(1),
+    "gamma": number(0, 1, low_open=True),
+    "activation": choice(list(ACTIVATIONS)),
+    "init": choice(list(INITIALIZERS)),
+    "seed": integer(0, 2**32 - 1),
+    "threads": integer(1, 64),
+    "shift_pixels": integer(0, 8),
+}
+ARCHITECTURE_SCHEMA: dict[str, Check] = {"hidden_sizes": hidden_sizes, **TRAIN_SCHEMA}
+
+
+def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
+    """Read and validate the whole of params.yaml; raise ParamsError listing every problem."""
+    path = Path(path)
+    try:
+        params = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ParamsError(f"{path} not found; run from the project root, where params.yaml lives") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ParamsError(f"{path} cannot be read ({error}); it must be a readable UTF-8 text file") from None
+    except yaml.YAMLError as error:
+        raise ParamsError(f"{path} is not valid YAML: {error}") from None
+    problems = validate(params)
+    if problems:
+        listing = "\n".join(f"  - {problem}" for problem in problems)
+        raise ParamsError(f"{path} has {len(problems)} problem(s):\n{listing}")
+    return params
+
+
+def validate(params: Any) -> list[str]:
+    """Every problem in a parsed params.yaml, as 'dotted.key: what is wrong' lines."""
+    if not isinstance(params, dict) or not params:
+        return ["params.yaml must be a mapping with sections prepare, train and architectures"]
+    problems = _check_section(params, "", {"prepare": None, "train": None, "architectures": None})
+    for section, schema in (("prepare", PREPARE_SCHEMA), ("train", TRAIN_SCHEMA)):
+        if section in params:
+            problems += _check_mapping(params[section], section, schema, required=True)
+    architectures = params.get("architectures")
+    if "architectures" in params:
+        if not isinstance(architectures, dict) or not architectures:
+            problems.append("architectures: must map at least one name to {hidden_sizes: [...]}")
+        else:
+            for name, entry in architectures.items():
+                if not isinstance(name, str) or not SAFE_NAME.match(name):
+                    rule = "the name is used in file names; use letters, digits, '_' or '-'"
+                    problems.append(f"architectures.{name}: {rule}")
+                problems += _check_architecture(entry, f"architectures.{name}")
+    return problems or _check_combinations(params)
+
+
+def _check_combinations(params: dict[str, Any]) -> list[str]:
+    """Rules joining two keys, checked once each key is valid, for every architecture's settings."""
+    problems = []
+    for name in params["architectures"]:
+        settings = architecture_settings(params, name)
+        if settings["optimizer"] in ("momentum", "nesterov") and settings["momentum"] == 0:
+            problems.append(
+                f"architectures.{name}: optimizer {settings['optimizer']!r} with momentum 0 is plain SGD; "
+                "set momentum above 0 (e.g. 0.9) or use optimizer 'sgd'"
+            )
+    return problems
+
+
+def _check_architecture(entry: Any, where: str) -> list[str]:
+    problems = _check_mapping(entry, where, ARCHITECTURE_SCHEMA, required=False)
+    if isinstance(entry, dict) and "hidden_sizes" not in entry:
+        problems.append(f"{where}.hidden_sizes: missing; give the hidden layer widths, e.g. [128, 64]")
+    return problems
+
+
+def _check_section(params: dict[str, Any], where: str, known: dict[str, Any]) -> list[str]:
+    problems = [f"{where}{key}: unknown key{_suggest(key, known)}" for key in params if key not in known]
+    problems += [f"{key}: missing section" for key in known if key not in params]
+    return problems
+
+
+def _check_mapping(section: Any, where: str, schema: dict[str, Check], required: bool) -> list[str]:
+    if not isinstance(section, dict):
+        return [f"{where}: must be a mapping of keys to values, got {_describe(section)}"]
+    problems = [f"{where}.{key}: unknown key{_suggest(key, schema)}" for key in section if key not in schema]
+    for key, check in schema.items():
+        if key not in section:
+            if required:
+                problems.append(f"{where}.{key}: missing")
+            continue
+        problem = check(section[key])
+        if problem and isinstance(section[key], str) and NUMERIC_STRING.match(section[key]):
+            problem += f" ({_number_hint(section[key])})"
+        if problem:
+            problems.append(f"{where}.{key}: {problem}")
+    return problems
+
+
+def _number_hint(text: str) -> str:
+    """Why YAML read a number as text, and how to write it."""
+    if "e" in text.lower():  # unquoted 1e-3 or 1.0e3: YAML 1.1 floats need a dot and a signed exponent
+        return f"YAML reads {text} as text: write it with a dot and a signed exponent, e.g. 1.0e-3"
+    return f"YAML reads '{text}' as text: remove the quotes"
+
+
+def _suggest(key: Any, known: dict[str, Any]) -> str:
+    matches = difflib.get_close_matches(str(key), list(known), n=1)
+    return f"; did you mean {matches[0]!r}?" if matches else f"; valid keys: {sorted(known)}"
+
+
+def _describe(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def architecture_settings(params: dict[str, Any], name: str) -> dict[str, Any]:
+    """The train section with architecture `name`'s overrides applied, plus its hidden_sizes."""
+    if name not in params["architectures"]:
+        known = sorted(params["architectures"])
+        raise ParamsError(f"unknown architecture {name!r}; params.yaml defines {known}")
+    return {**params["train"], **params["architectures"][name]}

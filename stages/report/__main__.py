@@ -1,0 +1,180 @@
+"""Report stage: figures (PNG) and one page (README.md, index.html) from what earlier stages wrote.
+
+Usage (from dvc.yaml): python -m stages.report --prepared DIR --models DIR ... OUTPUT
+Every input folder comes from the command line (see stages.report.inputs); the architectures
+are those of params.yaml. Figures come from .charts and .galleries, the page from .page.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from sklearn.metrics import confusion_matrix
+
+from mlp.arrays import FloatArray, IntArray
+from stages.common.mnist import N_CLASSES
+from stages.common.output import write_text
+from stages.common.params import load_params
+from stages.common.prepared import TEST, TRAIN, load_split
+from stages.common.runner import run_stage
+from stages.report import charts, galleries
+from stages.report.inputs import KINDS, ArchitectureResult, check_present, load_architecture
+from stages.report.markup import Image, to_html, to_markdown
+from stages.report.page import TITLE, page_blocks
+
+FIGURES = "figures"  # the PNG folder inside the output folder, and the pages' relative image path
+GALLERY_SIZE = 10
+
+
+def most_confident_errors(
+    true: IntArray, predicted: IntArray, confidence: FloatArray, count: int
+) -> npt.NDArray[np.intp]:
+    """Indices of up to `count` misclassified samples, most confident first (ties: lower index first)."""
+    wrong = np.flatnonzero(predicted != true)
+    return wrong[np.argsort(-confidence[wrong], kind="stable")[:count]]
+
+
+def _target(folder: Path, listing: list[Image], name: str, caption: str) -> Path:
+    """Record figure `name` for the page and return the path to write it to."""
+    listing.append(Image(f"{FIGURES}/{name}.png", caption))
+    return folder / FIGURES / f"{name}.png"
+
+
+def draw_figures(
+    folder: Path,
+    results: list[ArchitectureResult],
+    X_train: FloatArray,
+    y_train: IntArray,
+    X_test: FloatArray,
+    y_test: IntArray,
+) -> list[Image]:
+    """Write every PNG under folder/figures; return the shared ones and fill each result's `figures`."""
+    shared: list[Image] = []
+    galleries.plot_samples(
+        X_train[:10],
+        y_train[:10],
+        _target(folder, shared, "samples", "The first ten training images and their labels"),
+    )
+    charts.plot_comparison(
+        [result.name for result in results],
+        [result.metrics["accuracy"] for result in results],
+        [result.train["n_parameters"] for result in results],
+        [result.seconds for result in results],
+        _target(
+            folder, shared, "comparison", "Test accuracy per architecture, with parameters and training time"
+        ),
+    )
+    charts.plot_test_accuracy_all(
+        {result.name: (result.history["epoch"], result.history["test_accuracy"]) for result in results},
+        _target(folder, shared, "test_accuracy_all", "Test accuracy per epoch, all architectures"),
+    )
+    charts.plot_per_class_f1(
+        {
+            result.name: [result.metrics["per_class"][str(label)]["f1"] for label in range(N_CLASSES)]
+            for result in results
+        },
+        _target(folder, shared, "per_class_f1", "Per-class F1 on the test set, all architectures"),
+    )
+    for result in results:
+        _draw_architecture(folder, result, X_test, y_test)
+    return shared
+
+
+def _draw_architecture(
+    folder: Path, result: ArchitectureResult, X_test: FloatArray, y_test: IntArray
+) -> None:
+    name, history, own = result.name, result.history, result.figures
+    charts.plot_curves(
+        epochs=history["epoch"],
+        loss=history["loss"],
+        train_loss=history["train_loss"],
+        test_loss=history["test_loss"],
+        train_accuracy=history["train_accuracy"],
+        test_accuracy=history["test_accuracy"],
+        arch=name,
+        path=_target(folder, own, f"curves_{name}", f"{name}: loss, and train and test accuracy, per epoch"),
+    )
+    counts = confusion_matrix(y_test, result.predicted, labels=list(range(N_CLASSES)))
+    charts.plot_confusion(
+        counts, name, _target(folder, own, f"confusion_{name}", f"{name}: confusion matrix (counts)")
+    )
+    charts.plot_confusion_normalized(
+        counts,
+        name,
+        _target(folder, own, f"confusion_normalized_{name}", f"{name}: confusion matrix, rows normalised"),
+    )
+    shown = np.arange(min(GALLERY_SIZE, len(y_test)))  # the first test images: a fixed, unbiased choice
+    galleries.plot_predictions(
+        X_test[shown],
+        y_test[shown],
+        result.predicted[shown],
+        name,
+        _target(
+            folder,
+            own,
+            f"predictions_{name}",
+            f"{name}: the first ten test images, true / predicted (red: wrong)",
+        ),
+    )
+    wrong = most_confident_errors(y_test, result.predicted, result.confidence, GALLERY_SIZE)
+    galleries.plot_misclassified(
+        X_test[wrong],
+        y_test[wrong],
+        result.predicted[wrong],
+        result.confidence[wrong],
+        name,
+        _target(
+            folder, own, f"misclassified_{name}", f"{name}: the most confidently misclassified test images"
+        ),
+    )
+    galleries.plot_weights(
+        result.first_layer, name, _target(folder, own, f"weights_{name}", f"{name}: first-layer weights")
+    )
+
+
+def _remove_stale(folder: Path, keep: set[str]) -> None:
+    """Delete PNGs of architectures no longer in params.yaml (the folder is this stage's output)."""
+    for path in sorted(folder.glob("*.png")):
+        if path.name not in keep:
+            path.unlink()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--prepared", type=Path, required=True, help="prepare's folder, e.g. data/prepared")
+    for kind, (suffix, stage) in KINDS.items():
+        parser.add_argument(f"--{kind}", type=Path, required=True, help=f"{stage}'s folder of NAME{suffix}")
+    parser.add_argument("output", type=Path, help="folder for README.md, index.html and figures/")
+    args = parser.parse_args(argv)
+    folders = {kind: getattr(args, kind) for kind in KINDS}
+
+    params = load_params()
+    check_present(folders, list(params["architectures"]))
+    X_train, y_train = load_split(args.prepared, TRAIN)
+    X_test, y_test = load_split(args.prepared, TEST)
+    results = [
+        load_architecture(name, entry, folders, y_test, X_test.shape[1])
+        for name, entry in params["architectures"].items()
+    ]
+    output = args.output
+
+    shared = draw_figures(output, results, X_train, y_train, X_test, y_test)
+    written = shared + [image for result in results for image in result.figures]
+    _remove_stale(output / FIGURES, {Path(image.src).name for image in written})
+    blocks = page_blocks(params, results, shared, n_train=len(y_train))
+    write_text(output / "README.md", to_markdown(blocks))
+    write_text(output / "index.html", to_html(TITLE, blocks))
+    best = max(results, key=lambda result: result.metrics["accuracy"])
+    print(
+        f"report: {len(results)} architecture(s), {len(written)} figures in {output / FIGURES}, "
+        f"pages {output / 'README.md'} and {output / 'index.html'}; best test accuracy {best.name} "
+        f"{best.metrics['accuracy']:.4f}"
+    )
+
+
+if __name__ == "__main__":
+    run_stage(main, "report")

@@ -1,0 +1,180 @@
+"""The report's charts: one function per PNG, taking plain arrays and values and a target path.
+
+Each figure is drawn on its own Agg canvas (no pyplot, so no global figure state) in
+matplotlib's default style (a user's matplotlibrc cannot change it), at a fixed size and dpi
+and without the "Software" metadata, so the same inputs give byte-identical files. Files are
+written as stage outputs. Choosing what to show (which counts, which runs) is the caller's
+job; the image galleries (samples, predictions, weights) live in stages.report.galleries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import matplotlib.style
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from mlp.arrays import FloatArray, IntArray
+from stages.common.output import open_output
+
+DPI = 100  # pixel size = figsize in inches * DPI
+# A fixed title height skips matplotlib's per-title overlap search, the slowest part of a gallery.
+STYLE: list[str | dict[str, Any]] = ["default", {"axes.titley": 1.0}]
+
+
+@contextlib.contextmanager
+def png_figure(
+    path: str | Path, figsize: tuple[float, float], layout: Literal["constrained"] | None = "constrained"
+) -> Iterator[Figure]:
+    """A new figure that is saved to `path` as a deterministic PNG when the block ends."""
+    with matplotlib.style.context(STYLE):
+        figure = Figure(figsize=figsize, dpi=DPI, layout=layout)
+        FigureCanvasAgg(figure)
+        yield figure
+        with open_output(path, "wb") as handle:
+            figure.savefig(handle, format="png", dpi=DPI, metadata={"Software": None})
+
+
+def _label(axes: Axes, title: str, xlabel: str, ylabel: str) -> None:
+    axes.set_title(title)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+
+
+def _per_epoch(axes: Axes) -> None:
+    """Whole-number epoch ticks (no epoch 1.25) and a light grid."""
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.grid(alpha=0.3)
+
+
+def _color(index: int) -> str:
+    """The same colour for an architecture in every figure (its position in params order)."""
+    return f"C{index % 10}"
+
+
+def format_seconds(seconds: float) -> str:
+    """A training time for people: '12.3 s'."""
+    return f"{seconds:.1f} s"
+
+
+def plot_curves(
+    epochs: FloatArray,
+    loss: FloatArray,
+    train_loss: FloatArray,
+    test_loss: FloatArray,
+    train_accuracy: FloatArray,
+    test_accuracy: FloatArray,
+    arch: str,
+    path: str | Path,
+) -> None:
+    """Loss per epoch (left) and train and test accuracy per epoch (right)."""
+    marker = "o" if len(epochs) <= 20 else None  # a run of one epoch is still visible
+    with png_figure(path, (12, 4.5)) as figure:
+        loss_axes, accuracy_axes = figure.subplots(1, 2)
+        loss_axes.plot(epochs, loss, marker=marker, label="training objective (batch mean)")
+        loss_axes.plot(epochs, train_loss, marker=marker, linestyle="--", label="train set")
+        loss_axes.plot(epochs, test_loss, marker=marker, label="test set")
+        _label(loss_axes, f"{arch}: loss per epoch", "epoch", "cross-entropy loss")
+        accuracy_axes.plot(epochs, train_accuracy, marker=marker, label="train set")
+        accuracy_axes.plot(epochs, test_accuracy, marker=marker, label="test set")
+        _label(accuracy_axes, f"{arch}: accuracy per epoch", "epoch", "accuracy")
+        for axes in (loss_axes, accuracy_axes):
+            _per_epoch(axes)
+            axes.legend()
+
+
+def plot_test_accuracy_all(curves: Mapping[str, tuple[FloatArray, FloatArray]], path: str | Path) -> None:
+    """Test accuracy per epoch of every architecture: {name: (epochs, test_accuracy)}."""
+    with png_figure(path, (8, 5)) as figure:
+        axes = figure.subplots()
+        for i, (arch, (epochs, accuracy)) in enumerate(curves.items()):
+            axes.plot(
+                epochs, accuracy, color=_color(i), marker="o" if len(epochs) <= 20 else None, label=arch
+            )
+        _label(axes, "Test accuracy per epoch, all architectures", "epoch", "test accuracy")
+        _per_epoch(axes)
+        axes.legend(title="architecture")
+
+
+def _confusion(
+    figure: Figure, matrix: IntArray | FloatArray, title: str, number_format: str, vmax: float
+) -> None:
+    # Fixed, square axes (5.04 x 5.04 in on a 7 x 6 in figure): constrained layout clips the bar's labels.
+    axes = figure.add_axes((0.1, 0.09, 0.72, 0.84))
+    image = axes.imshow(matrix, cmap="Blues", vmin=0, vmax=vmax)
+    for (true, predicted), value in np.ndenumerate(matrix):
+        color = "white" if value > vmax / 2 else "black"  # readable on dark cells
+        axes.text(
+            predicted, true, format(value, number_format), ha="center", va="center", fontsize=8, color=color
+        )
+    axes.set_xticks(range(matrix.shape[1]))
+    axes.set_yticks(range(matrix.shape[0]))
+    _label(axes, title, "predicted label", "true label")
+    figure.colorbar(image, cax=figure.add_axes((0.85, 0.09, 0.03, 0.84)))
+
+
+def plot_confusion(counts: IntArray, arch: str, path: str | Path) -> None:
+    """Confusion matrix (n_classes, n_classes) of counts, rows true and columns predicted."""
+    with png_figure(path, (7, 6), layout=None) as figure:
+        _confusion(
+            figure, counts, f"{arch}: confusion matrix (test set, counts)", "d", max(int(counts.max()), 1)
+        )
+
+
+def plot_confusion_normalized(counts: IntArray, arch: str, path: str | Path) -> None:
+    """The confusion matrix with each row divided by its total: the recall of each true class."""
+    totals = counts.sum(axis=1, keepdims=True)
+    rates = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)  # a class absent stays 0
+    with png_figure(path, (7, 6), layout=None) as figure:
+        _confusion(figure, rates, f"{arch}: confusion matrix (test set, row-normalised)", ".2f", 1.0)
+
+
+def plot_comparison(
+    names: Sequence[str],
+    accuracies: Sequence[float],
+    n_parameters: Sequence[int],
+    seconds: Sequence[float],
+    path: str | Path,
+) -> None:
+    """Test accuracy per architecture, value on each bar; parameters and training time as tick labels."""
+    width = 6 + 1.5 * max(0, len(names) - 3)  # room for each bar's three-line tick label
+    with png_figure(path, (width, 5)) as figure:
+        axes = figure.subplots()
+        positions = range(len(names))
+        bars = axes.bar(positions, accuracies, color=[_color(i) for i in positions])
+        axes.bar_label(bars, labels=[f"{accuracy:.4f}" for accuracy in accuracies], padding=3)
+        ticks = [
+            f"{name}\n{count:,} parameters\ntime {format_seconds(s)}"
+            for name, count, s in zip(names, n_parameters, seconds, strict=True)
+        ]
+        axes.set_xticks(positions, labels=ticks)
+        axes.set_ylim(0, 1.1)  # headroom for the value above a bar at 1.0
+        _label(
+            axes,
+            "Architecture comparison: test accuracy",
+            "architecture (parameters, training time)",
+            "test accuracy",
+        )
+        axes.grid(axis="y", alpha=0.3)
+
+
+def plot_per_class_f1(f1: Mapping[str, Sequence[float]], path: str | Path) -> None:
+    """Per-class test F1 as grouped bars: classes on x, one bar per architecture {name: (n_classes,)}."""
+    classes = np.arange(len(next(iter(f1.values()))))
+    bar_width = 0.8 / len(f1)
+    with png_figure(path, (11, 4.8)) as figure:
+        axes = figure.subplots()
+        for i, (arch, scores) in enumerate(f1.items()):
+            axes.bar(classes - 0.4 + bar_width * (i + 0.5), scores, bar_width, color=_color(i), label=arch)
+        axes.set_xticks(classes)
+        axes.set_ylim(0, 1.05)
+        _label(axes, "Per-class F1 on the test set, all architectures", "class", "F1 score")
+        axes.grid(axis="y", alpha=0.3)
+        figure.legend(title="architecture", loc="outside right upper")

@@ -1,0 +1,185 @@
+"""The report's inputs: one file of each kind per architecture, in folders dvc.yaml names.
+
+The report stage's command passes each folder (`--models data/models`, ...); an
+architecture's file in it is `<folder>/<name><suffix>`. Nothing here re-computes what an
+earlier stage wrote: predictions come from evaluate's CSV, and the model file is opened only
+for its first-layer weights. A missing or malformed file raises a StageError naming the file
+and the `dvc repro` that rebuilds it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import mlp
+from mlp.arrays import FloatArray, IntArray
+from stages.common.mnist import N_CLASSES
+from stages.common.runner import StageError
+from stages.report.markup import Image
+
+# kind -> (file suffix, the stage that writes it); the folder of each kind comes from the command line
+KINDS = {
+    "models": (".npz", "train"),
+    "history": (".csv", "train"),
+    "train": (".json", "train"),
+    "timing": (".json", "train"),
+    "metrics": (".json", "evaluate"),
+    "predictions": (".csv", "evaluate"),
+    "classification": (".txt", "evaluate"),
+}
+HISTORY_COLUMNS = ("epoch", "loss", "train_loss", "test_loss", "train_accuracy", "test_accuracy")
+PREDICTION_COLUMNS = ("actual", "predicted", "probability")
+METRICS_NUMBERS = ("accuracy", "loss", "n_samples", "macro_f1")
+PER_CLASS_KEYS = {"precision", "recall", "f1", "support"}
+TRAIN_NUMBERS = ("epochs", "n_parameters")
+TIMING_NUMBERS = ("train_seconds",)
+
+
+@dataclass(frozen=True)
+class Source:
+    path: Path
+    stage: str  # the DVC stage item that writes it, e.g. train@medium
+
+
+@dataclass
+class ArchitectureResult:
+    """What the report knows about one trained architecture."""
+
+    name: str
+    entry: dict[str, Any]  # its params.yaml entry: hidden_sizes and any overrides
+    metrics: dict[str, Any]  # evaluate's metrics JSON
+    train: dict[str, Any]  # train's metrics JSON
+    seconds: float  # training time, from train's timing JSON
+    classification: str  # evaluate's classification report
+    history: dict[str, FloatArray]  # column -> values per epoch
+    first_layer: FloatArray  # (n_features, n_hidden)
+    predicted: IntArray  # (n_test,) predicted classes
+    confidence: FloatArray  # (n_test,) probability of the predicted class
+    figures: list[Image] = field(default_factory=list)
+
+
+def sources(folders: dict[str, Path], arch: str) -> dict[str, Source]:
+    """Every file the report reads for one architecture, and the stage that writes it."""
+    return {
+        kind: Source(folders[kind] / f"{arch}{suffix}", f"{stage}@{arch}")
+        for kind, (suffix, stage) in KINDS.items()
+    }
+
+
+def check_present(folders: dict[str, Path], architectures: list[str]) -> None:
+    """Raise one StageError listing every missing input and the stage that builds it."""
+    missing = [
+        source
+        for arch in architectures
+        for source in sources(folders, arch).values()
+        if not source.path.is_file()
+    ]
+    if len(missing) == 1:
+        raise StageError(f"{missing[0].path} is missing; run `dvc repro {missing[0].stage}`")
+    if missing:
+        listing = "\n".join(f"  - {source.path} (run `dvc repro {source.stage}`)" for source in missing)
+        raise StageError(f"{len(missing)} inputs are missing:\n{listing}")
+
+
+def load_architecture(
+    name: str, entry: dict[str, Any], folders: dict[str, Path], y_test: IntArray, n_features: int
+) -> ArchitectureResult:
+    """Read one architecture's files, checked against the prepared test labels and features."""
+    files = sources(folders, name)
+    metrics = _read_json(files["metrics"], METRICS_NUMBERS)
+    _check_per_class(files["metrics"], metrics.get("per_class"))
+    predicted, confidence = _read_predictions(files["predictions"], y_test)
+    return ArchitectureResult(
+        name=name,
+        entry=entry,
+        metrics=metrics,
+        train=_read_json(files["train"], TRAIN_NUMBERS),
+        seconds=float(_read_json(files["timing"], TIMING_NUMBERS)["train_seconds"]),
+        classification=files["classification"].path.read_text(encoding="utf-8"),
+        history=_read_history(files["history"]),
+        first_layer=_read_first_layer(files["models"], n_features),
+        predicted=predicted,
+        confidence=confidence,
+    )
+
+
+def _broken(source: Source, problem: str) -> StageError:
+    return StageError(f"{source.path} {problem}; rebuild it with `dvc repro --force {source.stage}`")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _read_json(source: Source, numbers: tuple[str, ...]) -> dict[str, Any]:
+    """A JSON object that holds at least the numeric fields `numbers`."""
+    try:
+        data = json.loads(source.path.read_text(encoding="utf-8"))
+    except ValueError as error:  # also UnicodeDecodeError and JSONDecodeError
+        raise _broken(source, f"is not valid JSON ({error})") from None
+    wrong = [key for key in numbers if not isinstance(data, dict) or not _is_number(data.get(key))]
+    if wrong:
+        raise _broken(source, f"lacks numbers for {wrong}")
+    return data
+
+
+def _check_per_class(source: Source, per_class: Any) -> None:
+    """per_class must map "0".."9" to numeric precision, recall, f1 and support."""
+    if (
+        not isinstance(per_class, dict)
+        or sorted(per_class) != sorted(map(str, range(N_CLASSES)))
+        or not all(
+            isinstance(scores, dict) and all(_is_number(scores.get(key)) for key in PER_CLASS_KEYS)
+            for scores in per_class.values()
+        )
+    ):
+        raise _broken(
+            source, f"needs per_class scores {sorted(PER_CLASS_KEYS)} for classes 0..{N_CLASSES - 1}"
+        )
+
+
+def _read_columns(source: Source, columns: tuple[str, ...]) -> dict[str, FloatArray]:
+    """The named numeric columns of a CSV file with a header row."""
+    try:
+        with source.path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        table = {column: np.array([float(row[column]) for row in rows]) for column in columns}
+    except (KeyError, TypeError, ValueError) as error:  # a missing column, a short row, a non-number
+        raise _broken(source, f"is not a table with columns {list(columns)} ({error!r})") from None
+    if not rows:
+        raise _broken(source, "holds no rows")
+    return table
+
+
+def _read_history(source: Source) -> dict[str, FloatArray]:
+    return _read_columns(source, HISTORY_COLUMNS)
+
+
+def _read_predictions(source: Source, y_test: IntArray) -> tuple[IntArray, FloatArray]:
+    """Predicted classes and their probabilities, for the very test set that prepare wrote."""
+    table = _read_columns(source, PREDICTION_COLUMNS)
+    actual, predicted, probability = (table[column] for column in PREDICTION_COLUMNS)
+    if len(actual) != len(y_test) or not np.array_equal(actual, y_test):
+        raise _broken(source, "does not match the prepared test set's labels (written from other data?)")
+    if not np.isin(predicted, np.arange(N_CLASSES)).all():
+        raise _broken(source, f"holds predicted classes outside 0..{N_CLASSES - 1}")
+    if not ((probability >= 0) & (probability <= 1)).all():
+        raise _broken(source, "holds probabilities outside [0, 1]")
+    return predicted.astype(np.int64), probability
+
+
+def _read_first_layer(source: Source, n_features: int) -> FloatArray:
+    """The model's first-layer weights (n_features, n_hidden): the one thing only the model has."""
+    try:
+        model, _ = mlp.load_model(source.path)
+    except mlp.ModelFileError as error:
+        raise StageError(f"{error}; rebuild it with `dvc repro --force {source.stage}`") from None
+    if model.n_features != n_features:
+        raise _broken(source, f"expects {model.n_features} input features, the test set has {n_features}")
+    return model.layers[0].W

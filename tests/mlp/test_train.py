@@ -1,0 +1,333 @@
+"""Tests of fit and evaluate on the scikit-learn digits: learning, determinism, history, errors."""
+
+import re
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+import mlp
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """(X_train, X_test, y_train, y_test): 8x8 digits scaled to [0, 1], a quarter held out."""
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X / 16, y, test_size=0.25, random_state=0)
+
+
+def _train(
+    digits,
+    seed=0,
+    epochs=3,
+    optimizer="momentum",
+    learning_rate=0.1,
+    layer_sizes=(64, 32, 10),
+    activation="relu",
+    dropout=0.0,
+    **fit_options,
+):
+    """A model trained on the digits training set; returns (model, history)."""
+    X_train, _, y_train, _ = digits
+    model = mlp.MLP(layer_sizes, np.random.default_rng(seed), activation=activation, dropout=dropout)
+    result = mlp.fit(
+        model,
+        X_train,
+        y_train,
+        optimizer=mlp.make_optimizer(optimizer, model.parameters(), learning_rate),
+        rng=np.random.default_rng(seed + 1),
+        epochs=epochs,
+        **{"batch_size": 32, **fit_options},
+    )
+    return model, result.history
+
+
+def test_network_learns_digits(digits):
+    # A [64, 64, 10] ReLU network trained for 15 short epochs classifies >= 95% of held-out digits.
+    _, X_test, _, y_test = digits
+    model, _ = _train(digits, layer_sizes=[64, 64, 10], epochs=15)
+    scores = mlp.evaluate(model, X_test, y_test)
+    assert scores["accuracy"] >= 0.95
+    assert scores["accuracy"] == np.mean(model.predict(X_test) == y_test)
+
+
+def test_weight_decay_shrinks_weights(digits):
+    # An L2 penalty gives smaller weights than the same run without it.
+    def weight_norm(model):
+        return sum(float(np.sum(W.astype(np.float64) ** 2)) for W in [layer.W for layer in model.layers])
+
+    plain, _ = _train(digits, epochs=3)
+    decayed, _ = _train(digits, epochs=3, weight_decay=0.01)
+    assert weight_norm(decayed) < 0.8 * weight_norm(plain)
+
+
+def test_weight_decay_adds_its_penalty_to_the_training_loss(digits):
+    # The reported training loss includes 0.5 * weight_decay * sum(W^2), so it exceeds the plain loss.
+    _, plain = _train(digits, epochs=1)
+    _, decayed = _train(digits, epochs=1, weight_decay=0.1)
+    assert decayed[0]["loss"] > plain[0]["loss"]
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "nesterov", "adam"])
+def test_same_seed_gives_bit_identical_training(digits, optimizer):
+    # Same seed and data give bit-identical weights and history, dropout and shuffling included.
+    runs = [_train(digits, epochs=2, optimizer=optimizer, learning_rate=0.01, dropout=0.2) for _ in range(2)]
+    (first, first_history), (second, second_history) = runs
+    assert first_history == second_history
+    np.testing.assert_array_equal(first.parameters(), second.parameters())
+
+
+def test_different_seed_gives_different_weights(digits):
+    # Another seed changes initialisation and shuffling, hence the trained weights.
+    first, _ = _train(digits, seed=0, epochs=1)
+    second, _ = _train(digits, seed=1, epochs=1)
+    assert not any(
+        np.array_equal(a, b)
+        for a, b in zip(
+            [layer.W for layer in first.layers], [layer.W for layer in second.layers], strict=True
+        )
+    )
+
+
+def test_history_records_and_on_epoch_callback(digits):
+    # fit returns one record per epoch with the documented keys and calls on_epoch once per epoch with it.
+    X_train, X_test, y_train, y_test = digits
+    seen = []
+    _, history = _train(
+        digits,
+        epochs=3,
+        eval_sets={"train": (X_train, y_train), "test": (X_test, y_test)},
+        on_epoch=seen.append,
+    )
+    assert seen == history
+    assert len(history) == 3
+    assert [record["epoch"] for record in history] == [1, 2, 3]
+    expected_keys = {
+        "epoch",
+        "learning_rate",
+        "loss",
+        "train_loss",
+        "train_accuracy",
+        "test_loss",
+        "test_accuracy",
+    }
+    for record in history:
+        assert set(record) == expected_keys
+        assert all(np.isfinite(value) for value in record.values())
+        assert 0 <= record["test_accuracy"] <= 1 and 0 <= record["train_accuracy"] <= 1
+    assert history[-1]["loss"] < history[0]["loss"]
+
+
+def test_history_follows_the_schedule(digits):
+    # Each epoch's recorded learning rate comes from the schedule, with the optimizer's rate as base.
+    _, history = _train(digits, epochs=4, learning_rate=0.1, schedule="step", step_size=1, gamma=0.5)
+    rates = [record["learning_rate"] for record in history]
+    assert rates == pytest.approx([0.1, 0.05, 0.025, 0.0125], rel=1e-12)
+
+
+def test_evaluate_matches_loss_and_accuracy_of_predictions(digits):
+    # evaluate's loss is the mean cross-entropy of predict_proba and its accuracy that of predict.
+    _, X_test, _, y_test = digits
+    model, _ = _train(digits, epochs=1)
+    scores = mlp.evaluate(model, X_test, y_test)
+    probs = model.predict_proba(X_test).astype(np.float64)
+    assert scores["loss"] == pytest.approx(-np.mean(np.log(probs[np.arange(len(y_test)), y_test])), rel=1e-4)
+    assert scores["accuracy"] == pytest.approx(np.mean(model.predict(X_test) == y_test))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize(
+    ("learning_rate", "batch_size", "where"),
+    [
+        (1e6, 32, r"the loss is nan at epoch 1, step \d+"),
+        (1e39, 1347, r"a weight is not finite after epoch 1"),
+    ],
+    ids=["loss_not_finite", "weight_not_finite"],
+)
+def test_divergence_raises_a_helpful_error(digits, learning_rate, batch_size, where):
+    # A huge learning rate stops training with an error naming where it happened and a lower rate.
+    # Leaky ReLU on purpose: with plain ReLU every unit dies at lr 1e6, the loss stays finite
+    # (about 5e5) and fit does not stop, since it only checks for non-finite values.
+    with pytest.raises(mlp.TrainingDivergedError) as raised:
+        _train(
+            digits,
+            optimizer="sgd",
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            activation="leaky_relu",
+        )
+    message = str(raised.value)
+    assert re.search(where, message), message
+    assert f"learning rate {learning_rate:g}" in message
+    assert f"lower the learning rate, e.g. to {learning_rate / 10:g}" in message
+
+
+def _fit_arguments(digits):
+    """Valid fit arguments for a [64, 8, 10] model, to be broken one at a time."""
+    X_train, X_test, y_train, y_test = digits
+    model = mlp.MLP([64, 8, 10], np.random.default_rng(0))
+    return model, {
+        "X": X_train[:100],
+        "y": y_train[:100],
+        "optimizer": mlp.SGD(model.parameters(), 0.1),
+        "rng": np.random.default_rng(0),
+        "epochs": 1,
+        "batch_size": 10,
+        "eval_sets": {"test": (X_test[:50], y_test[:50])},
+    }
+
+
+def _with_nan(X):
+    X = X.copy()
+    X[3, 5] = np.nan
+    return X
+
+
+def _with_inf(X):
+    X = X.copy()
+    X[0, 0] = -np.inf
+    return X
+
+
+def _with_label(y, label):
+    y = y.copy()
+    y[7] = label
+    return y
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda a: {"X": a["X"][0]}, "X must be 2-D"),
+        (lambda a: {"X": a["X"][:, :10]}, "X has 10 features but the model expects 64"),
+        (lambda a: {"X": _with_nan(a["X"])}, "X contains NaN or inf"),
+        (lambda a: {"X": _with_inf(a["X"])}, "X contains NaN or inf"),
+        (lambda a: {"y": a["y"][:99]}, "y must be a vector of 100 labels"),
+        (lambda a: {"y": _with_label(a["y"], 10)}, r"labels outside 0\.\.9"),
+        (lambda a: {"y": _with_label(a["y"], -1)}, r"labels outside 0\.\.9"),
+        (lambda a: {"y": a["y"].astype(float)}, "integer class labels"),
+        (lambda a: {"y": a["y"] + 0.5}, "integer class labels"),
+        (lambda a: {"batch_size": 101}, "batch_size 101 is larger than the 100 training samples"),
+        (lambda a: {"batch_size": 0}, "batch_size must be a positive integer"),
+        (lambda a: {"epochs": 0}, "epochs must be a positive integer"),
+        (lambda a: {"epochs": -2}, "epochs must be a positive integer"),
+        (lambda a: {"epochs": 2.0}, "epochs must be a positive integer"),
+        (lambda a: {"weight_decay": -0.1}, "weight_decay"),
+        (
+            lambda a: {"schedule": "linear"},
+            re.escape("unknown schedule 'linear'; choose from ['constant', 'cosine', 'step']"),
+        ),
+        (lambda a: {"eval_sets": {"test": (a["X"][:, :10], a["y"])}}, "test X has 10 features"),
+        (lambda a: {"eval_sets": {"test": (a["X"], _with_label(a["y"], 12))}}, r"test y has labels outside"),
+    ],
+    ids=[
+        "X_1d",
+        "X_features",
+        "X_nan",
+        "X_inf",
+        "y_length",
+        "y_too_big",
+        "y_negative",
+        "y_float",
+        "y_fraction",
+        "batch_too_big",
+        "batch_zero",
+        "epochs_zero",
+        "epochs_negative",
+        "epochs_float",
+        "weight_decay_negative",
+        "schedule_unknown",
+        "eval_X",
+        "eval_y",
+    ],
+)
+def test_fit_rejects_bad_arguments_before_training(digits, change, message):
+    # fit validates its inputs with a clear ValueError and leaves the model untouched.
+    model, arguments = _fit_arguments(digits)
+    before = model.parameters().copy()
+    arguments.update(change(arguments))
+    with pytest.raises(ValueError, match=message):
+        mlp.fit(model, **arguments)
+    np.testing.assert_array_equal(model.parameters(), before)
+
+
+def test_select_best_keeps_the_weights_of_the_best_validation_epoch():
+    # With select_best the model ends at the (latest) epoch of best validation accuracy: the same
+    # weights as a run stopped at that epoch (a constant schedule makes the two comparable).
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16
+    sets = {"val": (X[1200:], y[1200:])}
+
+    def run(epochs: int, select_best: str | None):
+        rng = np.random.default_rng(3)
+        model = mlp.MLP([64, 16, 10], rng)
+        optimizer = mlp.make_optimizer("sgd", model.parameters(), 0.5)
+        result = mlp.fit(
+            model,
+            X[:1200],
+            y[:1200],
+            optimizer=optimizer,
+            rng=rng,
+            epochs=epochs,
+            batch_size=64,
+            eval_sets=sets,
+            select_best=select_best,
+        )
+        return model, result
+
+    selected, result = run(8, "val")
+    assert result.kept_epoch == mlp.best_epoch(result.history, "val")
+    assert result.kept == result.history[result.kept_epoch - 1]
+    assert result.kept_epoch < 8, "pick a setting whose validation accuracy does not peak at the last epoch"
+    stopped, stopped_result = run(result.kept_epoch, None)
+    assert stopped_result.kept_epoch == result.kept_epoch  # without select_best: the last epoch
+    np.testing.assert_array_equal(selected.parameters(), stopped.parameters())
+
+
+def test_select_best_must_name_an_evaluation_set():
+    # Selecting on a set that is not evaluated is a clear error, not a silent no-op.
+    rng = np.random.default_rng(0)
+    model = mlp.MLP([4, 3], rng)
+    optimizer = mlp.make_optimizer("sgd", model.parameters(), 0.1)
+    with pytest.raises(ValueError, match="select_best names 'val'"):
+        mlp.fit(
+            model,
+            np.zeros((4, 4)),
+            np.zeros(4, dtype=int),
+            optimizer=optimizer,
+            rng=rng,
+            epochs=1,
+            batch_size=2,
+            select_best="val",
+        )
+
+
+def test_best_epoch_prefers_the_later_of_equal_scores():
+    # Ties in validation accuracy go to the later (more annealed) epoch.
+    history = [{"epoch": e, "val_accuracy": a} for e, a in enumerate([0.5, 0.9, 0.8, 0.9, 0.7], 1)]
+    assert mlp.best_epoch(history, "val") == 4
+
+
+def test_fit_leaves_the_optimizer_at_its_base_learning_rate(digits):
+    # A schedule changes the rate during fit only: a second fit starts again from the base rate.
+    X_train, X_test, y_train, y_test = digits
+    rng = np.random.default_rng(0)
+    model = mlp.MLP([64, 8, 10], rng)
+    optimizer = mlp.make_optimizer("sgd", model.parameters(), 0.1)
+    arguments = {
+        "optimizer": optimizer,
+        "rng": rng,
+        "epochs": 3,
+        "batch_size": 64,
+        "schedule": "step",
+        "step_size": 1,
+        "gamma": 0.5,
+    }
+    first = mlp.fit(model, X_train, y_train, **arguments)
+    second = mlp.fit(model, X_train, y_train, **arguments)
+    assert optimizer.learning_rate == 0.1
+    rates = [[record["learning_rate"] for record in result.history] for result in (first, second)]
+    assert rates == [[0.1, 0.05, 0.025]] * 2

@@ -1,0 +1,111 @@
+"""End to end: the real dvc.yaml in a temporary git repository on tiny synthetic MNIST files.
+
+The fetch stage is the only one not run here (its files are checked against the real MNIST
+checksums; tests/test_fetch.py covers it): the test writes tiny IDX files into data/raw and
+records them with `dvc commit fetch`, then runs `dvc repro` for everything downstream.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.synthetic import copy_project, retarget_overlay_plots, small_params, write_raw
+
+pytestmark = pytest.mark.e2e
+
+
+def sh(repo: Path, *command: str) -> str:
+    """Run a command in `repo` with the project's interpreter first on PATH; return its output."""
+    env = {
+        **os.environ,
+        "DVC_NO_ANALYTICS": "1",
+        "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONPATH": str(repo),
+    }
+    result = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    repo = tmp_path_factory.mktemp("pipeline")
+    copy_project(repo)
+    params = small_params()
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    retarget_overlay_plots(repo, list(params["architectures"]))
+    sh(repo, "git", "init", "-q")
+    identity = ("-c", "user.name=t", "-c", "user.email=t@t")
+    sh(repo, "git", *identity, "commit", "-q", "--allow-empty", "-m", "init")
+    write_raw(repo / "data" / "raw")
+    sh(repo, "dvc", "commit", "--force", "fetch")
+    return repo
+
+
+def ran_stages(output: str) -> set[str]:
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
+
+
+def test_repro_runs_everything_then_nothing(repo):
+    # A first repro runs every stage after fetch; a second finds everything up to date.
+    first = ran_stages(sh(repo, "dvc", "repro"))
+    assert {"prepare", "train@tiny", "train@small", "evaluate@tiny", "evaluate@small"} <= first
+    assert ran_stages(sh(repo, "dvc", "repro")) == set()
+    metrics = sh(repo, "dvc", "metrics", "show", "--json")
+    assert "reports/metrics/tiny.json" in metrics and "reports/metrics/small.json" in metrics
+
+
+def test_forced_rerun_is_byte_identical(repo):
+    # `dvc repro --force` rewrites identical bytes, so `dvc status` stays clean afterwards.
+    sh(repo, "dvc", "repro")
+    sh(repo, "dvc", "repro", "--force", "--single-item", "train@tiny", "evaluate@tiny")
+    assert "up to date" in sh(repo, "dvc", "status")
+
+
+def test_changing_one_architecture_reruns_only_it_and_switching_back_uses_the_run_cache(repo):
+    # Editing architectures.small reruns only small's stages (and what reads every architecture);
+    # restoring the old value checks the old results out of the run-cache instead of retraining.
+    sh(repo, "dvc", "repro")
+    original = (repo / "params.yaml").read_text()
+    old_metrics = (repo / "reports/metrics/small.json").read_text()
+    params = yaml.safe_load(original)
+    params["architectures"]["small"]["hidden_sizes"] = [20, 10]
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    changed = ran_stages(sh(repo, "dvc", "repro"))
+    assert {"train@small", "evaluate@small"} <= changed
+    assert not changed & {"prepare", "train@tiny", "evaluate@tiny"}
+
+    (repo / "params.yaml").write_text(original)
+    output = sh(repo, "dvc", "repro")
+    assert "Stage 'train@small' is cached - skipping run" in output
+    assert (repo / "reports/metrics/small.json").read_text() == old_metrics
+    assert json.loads(old_metrics)["accuracy"] > 0.5
+
+
+def test_experiment_changes_show_in_exp_show_metrics_diff_and_plots(repo):
+    # `dvc exp run -S` applies a parameter change; exp show, metrics diff and plots show report it.
+    sh(repo, "dvc", "repro")
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "baseline")
+    sh(repo, "dvc", "exp", "run", "-n", "slower", "-S", "train.learning_rate=0.02")
+    experiments = json.loads(sh(repo, "dvc", "exp", "show", "--json"))
+    assert "slower" in json.dumps(experiments) and "0.02" in json.dumps(experiments)
+    diff = json.loads(sh(repo, "dvc", "metrics", "diff", "--json"))
+    assert "reports/metrics/tiny.json" in diff and "accuracy" in diff["reports/metrics/tiny.json"]
+    assert "learning_rate: 0.02" in (repo / "params.yaml").read_text()  # block style kept
+    sh(repo, "dvc", "plots", "show", "--out", "plots_html")
+    page = (repo / "plots_html" / "index.html").read_text()
+    for title in ("tiny: training loss per epoch", "tiny: confusion matrix", "Test accuracy per epoch"):
+        assert title in page
+    assert "reports_figures_curves_tiny_png" in page  # the report's PNGs as image plots

@@ -1,0 +1,116 @@
+"""Validation of params.yaml: every problem reported at once, with the fix."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from stages.common.params import ParamsError, architecture_settings, load_params, validate
+from tests.support import PROJECT
+
+PROJECT_PARAMS = PROJECT / "params.yaml"
+
+
+@pytest.fixture
+def params() -> dict:
+    return yaml.safe_load(PROJECT_PARAMS.read_text())
+
+
+def test_project_params_are_valid():
+    # The committed params.yaml passes its own validation.
+    load_params(PROJECT_PARAMS)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (None, "not found"),
+        ("", "must be a mapping"),
+        ("- a\n- b\n", "must be a mapping"),
+        ("prepare: [\n", "not valid YAML"),
+    ],
+)
+def test_unreadable_params_file(tmp_path, text, message):
+    # A missing, empty, non-mapping or malformed params.yaml is one clear ParamsError.
+    path = tmp_path / "params.yaml"
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(ParamsError, match=message):
+        load_params(path)
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda p: p.pop("train"), "train: missing section"),
+        (lambda p: p["train"].update(learnig_rate=0.1), "did you mean 'learning_rate'"),
+        (lambda p: p.update(trian={}), "did you mean 'train'"),
+        (lambda p: p["train"].update(learning_rate="1e-3"), "write it with a dot"),
+        (lambda p: p["train"].update(epochs=True), "train.epochs: must be an integer"),
+        (lambda p: p["train"].update(epochs=10.0), "train.epochs: must be an integer"),
+        (lambda p: p["train"].update(batch_size=0), "train.batch_size: must be at least 1"),
+        (lambda p: p["train"].update(learning_rate=0), "train.learning_rate: must lie in"),
+        (lambda p: p["train"].update(learning_rate=float("nan")), "train.learning_rate: must lie in"),
+        (lambda p: p["train"].update(learning_rate=float("inf")), "train.learning_rate: must lie in"),
+        (lambda p: p["train"].update(momentum=1.0), "train.momentum: must lie in"),
+        (lambda p: p["train"].update(weight_decay=-0.1), "train.weight_decay: must lie in"),
+        (lambda p: p["train"].update(dropout=1.0), "train.dropout: must lie in"),
+        (lambda p: p["prepare"].update(test_fraction=1.0), "prepare.test_fraction: must lie in"),
+        (lambda p: p["prepare"].update(test_fraction=0), "prepare.test_fraction: must lie in"),
+        (lambda p: p["prepare"].update(subset=70000), "prepare.subset: must be at least 1 and at most 60000"),
+        (
+            lambda p: p["train"].update(activation="relux"),
+            "choose from ['leaky_relu', 'relu', 'sigmoid', 'tanh']",
+        ),
+        (
+            lambda p: p["train"].update(optimizer="rmsprop"),
+            "choose from ['adam', 'momentum', 'nesterov', 'sgd']",
+        ),
+        (lambda p: p["train"].update(schedule="linear"), "choose from ['constant', 'cosine', 'step']"),
+        (lambda p: p["train"].update(init="xavier"), "choose from ['glorot', 'he']"),
+        (lambda p: p.update(architectures={}), "architectures: must map at least one name"),
+        (lambda p: p["architectures"].update(wide={"hidden_sizes": []}), "architectures.wide.hidden_sizes"),
+        (lambda p: p["architectures"].update(wide={"hidden_sizes": [0]}), "positive integers only"),
+        (lambda p: p["architectures"].update(wide={"hidden_sizes": [12.5]}), "positive integers only"),
+        (lambda p: p["architectures"].update(wide={}), "architectures.wide.hidden_sizes: missing"),
+        (lambda p: p["architectures"].update({"../evil": {"hidden_sizes": [8]}}), "is used in file names"),
+        (lambda p: p["architectures"]["deep"].update(learnig_rate=1), "did you mean 'learning_rate'"),
+        (
+            lambda p: p["architectures"]["deep"].update(optimizer="momentum", momentum=0.0),
+            "architectures.deep: optimizer 'momentum' with momentum 0 is plain SGD",
+        ),
+    ],
+)
+def test_each_invalid_value_is_named_with_its_fix(params, edit, expected):
+    # Each kind of bad value yields a message naming the key and what would be valid.
+    edit(params)
+    problems = validate(params)
+    assert any(expected in problem for problem in problems), problems
+
+
+def test_every_problem_is_reported_at_once(params, tmp_path):
+    # Several mistakes give one error listing all of them, not the first only.
+    params["train"]["epochs"] = 0
+    params["train"]["optimizer"] = "sgdd"
+    params["prepare"]["scaling"] = "minmax"
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    with pytest.raises(ParamsError) as caught:
+        load_params(path)
+    message = str(caught.value)
+    assert "3 problem(s)" in message
+    assert all(key in message for key in ("train.epochs", "train.optimizer", "prepare.scaling"))
+
+
+def test_architecture_overrides_the_common_section(params):
+    # An architecture's own keys win over the train section; others are inherited.
+    params = copy.deepcopy(params)
+    params["architectures"]["deep"]["learning_rate"] = 0.05
+    settings = architecture_settings(params, "deep")
+    assert settings["learning_rate"] == 0.05
+    assert settings["epochs"] == params["train"]["epochs"]
+    assert settings["hidden_sizes"] == [256, 128, 64, 32]
+    with pytest.raises(ParamsError, match="unknown architecture 'huge'"):
+        architecture_settings(params, "huge")

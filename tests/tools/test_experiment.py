@@ -1,0 +1,71 @@
+"""Named experiments: experiments/NAME.yaml turned into `dvc exp run -S` overrides."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import yaml
+
+from stages.common.params import ParamsError
+from stages.common.runner import StageError, run_stage
+from tests.support.synthetic import PROJECT
+from tools.experiment import experiment_params, main, overrides
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    shutil.copy(PROJECT / "params.yaml", tmp_path / "params.yaml")
+    shutil.copytree(PROJECT / "experiments", tmp_path / "experiments")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_full_mnist_experiment_is_valid_and_replaces_the_architectures(project):
+    # The shipped experiment is valid params, uses the official split with a validation set,
+    # and trains only its own architecture while keeping params.yaml's other train settings.
+    params = experiment_params("full-mnist")
+    base = yaml.safe_load((project / "params.yaml").read_text())
+    assert params["prepare"]["split"] == "official" and params["prepare"]["validation_size"] > 0
+    assert list(params["architectures"]) == ["wide"]
+    assert params["train"] == base["train"]
+
+
+def test_overrides_add_change_and_delete_keys():
+    # Changed leaves become key=value, new keys +key=value (flow style), removed keys ~key.
+    base = {"prepare": {"subset": 10000, "split": "notebook"}, "architectures": {"a": {"hidden_sizes": [8]}}}
+    target = {
+        "prepare": {"subset": None, "split": "official"},
+        "architectures": {"b": {"hidden_sizes": [4, 2]}},
+    }
+    assert overrides(base, target) == [
+        "prepare.subset=null",
+        "prepare.split=official",
+        "~architectures.a",
+        "+architectures.b={hidden_sizes:[4,2]}",
+    ]
+    assert overrides(base, base) == []
+
+
+def test_dry_run_prints_the_dvc_command(project, capsys):
+    # --dry shows the exact `dvc exp run` command without running anything.
+    main(["full-mnist", "--dry"])
+    command = capsys.readouterr().out.strip()
+    assert command.startswith("dvc exp run -n full-mnist -S prepare.split=official")
+    assert (
+        "'~architectures.shallow'" in command and "+architectures.wide={hidden_sizes:[1024,1024]" in command
+    )
+
+
+def test_unknown_or_invalid_experiments_are_clear_errors(project, capsys):
+    # A missing experiment lists the known ones; invalid values are named like params.yaml's.
+    with pytest.raises(
+        StageError, match=r"experiments/nope.yaml not found; known experiments: \['full-mnist'\]"
+    ):
+        experiment_params("nope")
+    (project / "experiments/bad.yaml").write_text("train:\n  learnig_rate: 0.1\n")
+    with pytest.raises(ParamsError, match="did you mean 'learning_rate'"):
+        experiment_params("bad")
+    with pytest.raises(SystemExit):
+        run_stage(main, "experiment", ["nope", "--dry"])
+    assert "experiment: error: experiments/nope.yaml not found" in capsys.readouterr().err
