@@ -24,15 +24,15 @@ COVERAGE_MIN_MLP := 95
 COVERAGE_MIN_STAGES := 85
 
 test: lint
-	$(BIN)/python -m pytest --cov=mlp --cov=stages --cov-report=term-missing
+	$(BIN)/python -m pytest --cov=mlp --cov=stages --cov=tools --cov-report=term-missing
 	$(BIN)/coverage report --include='mlp/*' --fail-under=$(COVERAGE_MIN_MLP) --format=total
-	$(BIN)/coverage report --include='stages/*' --fail-under=$(COVERAGE_MIN_STAGES) --format=total
+	$(BIN)/coverage report --include='stages/*,tools/*' --fail-under=$(COVERAGE_MIN_STAGES) --format=total
 
 # ruff for lint and formatting, mypy for types (strict for mlp/; see pyproject.toml).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy mlp stages benchmarks tests
+	$(BIN)/mypy mlp stages tools benchmarks tests
 
 # Rewrite the tree: safe lint fixes (import order, pyupgrade, ...) first, then formatting.
 format: install
@@ -42,7 +42,7 @@ format: install
 
 # The full-MNIST experiment (experiments/full-mnist.yaml): about 8 minutes of training on 2 cores.
 full-mnist: install
-	$(BIN)/python -m stages.experiment full-mnist
+	$(BIN)/python -m tools.experiment full-mnist
 
 bench: install
 	$(BIN)/python benchmarks/train_throughput.py

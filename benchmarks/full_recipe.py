@@ -88,7 +88,7 @@ def optimizer_seconds(layer_sizes: list[int], settings: dict[str, Any], rng: np.
     optimizer = mlp.make_optimizer(
         settings["optimizer"], model.parameters(), settings["learning_rate"], momentum=settings["momentum"]
     )
-    grads = [np.full_like(p, 1e-6) for p in model.parameters()]
+    grads = np.full_like(model.parameters(), 1e-6)
     start = time.perf_counter()
     for _ in batch_sizes(settings["batch_size"]):
         optimizer.step(grads)

@@ -53,7 +53,7 @@ def random_data() -> tuple[np.ndarray, np.ndarray]:
 
 
 def epoch_seconds(
-    model: mlp.MLP, optimizer: mlp.SGD | mlp.Adam, X: np.ndarray, y: np.ndarray, batch_size: int
+    model: mlp.MLP, optimizer: mlp.Optimizer, X: np.ndarray, y: np.ndarray, batch_size: int
 ) -> float:
     """Wall time of one training epoch of `model` (its weights carry over between calls)."""
     rng = np.random.default_rng(0)

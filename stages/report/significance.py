@@ -34,8 +34,9 @@ def wilson_interval(correct: int, n: int, confidence: float = 0.95) -> tuple[flo
     denominator = 1 + z**2 / n
     center = (p + z**2 / (2 * n)) / denominator
     half_width = z / denominator * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
-    # At correct = 0 or n a bound is exactly 0 or 1 in theory; clip the last-bit rounding.
-    return max(0.0, center - half_width), min(1.0, center + half_width)
+    # At correct = 0 or n a bound is exactly 0 or 1; the formula would leave last-bit rounding.
+    lower = 0.0 if correct == 0 else center - half_width
+    return lower, 1.0 if correct == n else center + half_width
 
 
 def mcnemar_exact(b: int, c: int) -> float:
@@ -153,11 +154,11 @@ def verdict(accuracies: Mapping[str, float], tests: Sequence[PairTest]) -> tuple
             f"{lead}, and its lead over {_join(others)} is significant (McNemar, Holm-corrected, {level}).",
         )
     differences = _join([f"{best}–{other} (p = {against[other].p_holm:.2g})" for other in unclear])
-    noun = "differences are" if len(unclear) > 1 else "difference is"
+    noun, verb = ("differences", "are") if len(unclear) > 1 else ("difference", "is")
     # If only some differences are unclear, name them: "cannot be ranked" would overstate it.
     partial = f"{best} is not clearly ahead of {_join(unclear)}"
     ranked = "the architectures cannot be ranked" if unclear == others else partial
     return None, (
-        f"{lead}, but the {noun} {differences} not significant at {level} "
+        f"{lead}, but the {noun} {differences} {verb} not significant at {level} "
         f"(McNemar exact test, Holm-corrected): on this test set {ranked}."
     )

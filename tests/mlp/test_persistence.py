@@ -1,26 +1,14 @@
 """Tests of save_model and load_model: round trips, reproducible bytes and rejection of bad files."""
 
 import json
+import time
+import zipfile
 
 import numpy as np
 import pytest
 
 import mlp
-
-UNPICKLED: list[bool] = []
-
-
-def _record_unpickling():
-    """Called only if a Sentinel is ever unpickled."""
-    UNPICKLED.append(True)
-    return "unpickled"
-
-
-class Sentinel:
-    """An object whose unpickling leaves a trace in UNPICKLED."""
-
-    def __reduce__(self):
-        return (_record_unpickling, ())
+from tests.support.pickles import UNPICKLED, Sentinel
 
 
 def _model(dtype="float32", activation="tanh", seed=0):
@@ -268,3 +256,47 @@ def test_inconsistent_file_is_rejected(tmp_path, tamper, match):
 def test_model_file_error_is_a_value_error():
     # Callers that catch ValueError for bad input also catch bad model files.
     assert issubclass(mlp.ModelFileError, ValueError)
+
+
+def _mutate(valid: bytes, rng: np.random.Generator) -> bytes:
+    """A random truncation, bit flips, overwritten run or insertion of `valid`."""
+    data = bytearray(valid)
+    action = rng.integers(4)
+    if action == 0:
+        return bytes(data[: rng.integers(len(data))])
+    if action == 1:
+        for position in rng.integers(0, len(data), size=rng.integers(1, 4)):
+            data[position] ^= 1 << int(rng.integers(8))
+    elif action == 2:
+        start = int(rng.integers(len(data)))
+        data[start : start + 8] = rng.bytes(8)
+    else:
+        start = int(rng.integers(len(data)))
+        data[start:start] = rng.bytes(int(rng.integers(1, 9)))
+    return bytes(data)
+
+
+def test_fuzzed_model_files_only_ever_raise_model_file_error(tmp_path):
+    # A randomly damaged model file loads or raises ModelFileError naming it: no other error, never slowly.
+    path = tmp_path / "model.npz"
+    mlp.save_model(mlp.MLP([6, 5, 3], np.random.default_rng(0)), path, metadata={"architecture": "fuzz"})
+    stored = path.read_bytes()
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    deflated = path.read_bytes()
+    rng = np.random.default_rng(2024)
+    outcomes = {"loaded": 0, "refused": 0}
+    for iteration in range(600):
+        path.write_bytes(_mutate(stored if iteration % 2 else deflated, rng))
+        started = time.monotonic()
+        try:
+            mlp.load_model(path)
+            outcomes["loaded"] += 1
+        except mlp.ModelFileError as error:
+            assert str(path) in str(error)
+            outcomes["refused"] += 1
+        assert time.monotonic() - started < 1.0, f"iteration {iteration} took too long"
+    assert outcomes["refused"] > 400, outcomes

@@ -1,39 +1,23 @@
 """End to end: the real dvc.yaml in a temporary git repository on tiny synthetic MNIST files.
 
 The fetch stage is the only one not run here (its files are checked against the real MNIST
-checksums; tests/test_fetch.py covers it): the test writes tiny IDX files into data/raw and
+checksums; tests/stages/test_fetch.py covers it): the test writes tiny IDX files into data/raw and
 records them with `dvc commit fetch`, then runs `dvc repro` for everything downstream.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.support.dvc import sh
 from tests.support.synthetic import copy_project, retarget_overlay_plots, small_params, write_raw
 
-pytestmark = pytest.mark.e2e
-
-
-def sh(repo: Path, *command: str) -> str:
-    """Run a command in `repo` with the project's interpreter first on PATH; return its output."""
-    env = {
-        **os.environ,
-        "DVC_NO_ANALYTICS": "1",
-        "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONPATH": str(repo),
-    }
-    result = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout + result.stderr
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import yaml
 
 from stages.common.params import ParamsError
 from stages.common.runner import StageError, run_stage
-from tests.support.synthetic import PROJECT
+from tests.support import PROJECT
 from tools.experiment import experiment_params, main, overrides
 
 

@@ -45,6 +45,12 @@ def test_unreadable_params_file(tmp_path, text, message):
     ("edit", "expected"),
     [
         (lambda p: p.pop("train"), "train: missing section"),
+        (lambda p: p.update(train=5), "train: must be a mapping of keys to values, got 5 (int)"),
+        (
+            lambda p: p["train"].update(epochs="3"),
+            "got '3' (str) (YAML reads '3' as text: remove the quotes)",
+        ),
+        (lambda p: p["train"].update(epochs=0), "train.epochs: must be at least 1"),
         (lambda p: p["train"].update(learnig_rate=0.1), "did you mean 'learning_rate'"),
         (lambda p: p.update(trian={}), "did you mean 'train'"),
         (lambda p: p["train"].update(learning_rate="1e-3"), "write it with a dot"),
@@ -74,6 +80,7 @@ def test_unreadable_params_file(tmp_path, text, message):
         (lambda p: p["architectures"].update(wide={"hidden_sizes": []}), "architectures.wide.hidden_sizes"),
         (lambda p: p["architectures"].update(wide={"hidden_sizes": [0]}), "positive integers only"),
         (lambda p: p["architectures"].update(wide={"hidden_sizes": [12.5]}), "positive integers only"),
+        (lambda p: p["architectures"].update(wide={"hidden_sizes": ["128"]}), "positive integers only"),
         (lambda p: p["architectures"].update(wide={}), "architectures.wide.hidden_sizes: missing"),
         (lambda p: p["architectures"].update({"../evil": {"hidden_sizes": [8]}}), "is used in file names"),
         (lambda p: p["architectures"]["deep"].update(learnig_rate=1), "did you mean 'learning_rate'"),
@@ -114,3 +121,12 @@ def test_architecture_overrides_the_common_section(params):
     assert settings["hidden_sizes"] == [256, 128, 64, 32]
     with pytest.raises(ParamsError, match="unknown architecture 'huge'"):
         architecture_settings(params, "huge")
+
+
+def test_params_written_by_yaml_dump_round_trip(params, tmp_path):
+    # params.yaml stays valid and equal after a YAML round trip (as `dvc exp run -S` rewrites it).
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    loaded = load_params(path)
+    path.write_text(yaml.safe_dump(loaded))
+    assert load_params(path) == loaded == params

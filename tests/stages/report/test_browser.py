@@ -15,12 +15,16 @@ from pathlib import Path
 import pytest
 
 from stages.report import __main__ as report
-from tests.stages.report.test_report import build_project, html_images, png_size
+from tests.support.report import build_project, html_images, png_size
+from tests.support.stages import stage_args
 
 CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install -y chromium, as .ci/run does)"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install -y chromium, as .ci/run does)"
+    ),
+]
 
 # Writes "loaded WIDTHxHEIGHT SRC" or "broken SRC" per image once everything has loaded (test-only).
 PROBE = """<script>
@@ -61,7 +65,7 @@ def test_every_figure_loads_in_headless_chromium(tmp_path, monkeypatch):
     # Protects: index.html opened offline in a real browser shows every figure at its true size, none broken.
     build_project(tmp_path, ["deep"])
     monkeypatch.chdir(tmp_path)
-    report.main(["reports"])
+    report.main(stage_args("report"))
     page = tmp_path / "reports/index.html"
     probe = page.with_name("browser-probe.html")
     probe.write_text(page.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")

@@ -1,0 +1,122 @@
+"""The evaluate stage: metrics, predictions and classification report, and refusal of bad models."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mlp
+from stages.common.prepared import load_split
+from tests.support.pickles import UNPICKLED, Sentinel
+from tests.support.stages import failing_stage, run_pipeline, snapshot
+from tests.support.synthetic import make_workspace, small_params
+
+
+def test_stage_writes_metrics_predictions_and_report(fresh):
+    # evaluate writes the test metrics, one prediction per test image with its probability, and the
+    # classification report; the predictions agree with the model and the metrics.
+    run_pipeline()
+    metrics = json.loads((fresh / "reports/metrics/tiny.json").read_text())
+    assert {"accuracy", "loss", "macro_f1", "weighted_f1", "per_class", "n_samples"} <= set(metrics)
+    assert set(metrics["per_class"]) == {str(label) for label in range(10)}
+    assert metrics["accuracy"] > 0.8  # the synthetic classes are easy
+    with open(fresh / "reports/predictions/tiny.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["actual", "predicted", "probability"] and len(rows) == 80
+    X_test, y_test = load_split("data/prepared", "test")
+    model, _ = mlp.load_model("data/models/tiny.npz")
+    probabilities = model.predict_proba(X_test)
+    assert [int(row["actual"]) for row in rows] == y_test.tolist()
+    assert [int(row["predicted"]) for row in rows] == model.predict(X_test).tolist()
+    shown = [float(row["probability"]) for row in rows]
+    np.testing.assert_allclose(shown, probabilities.max(axis=1), atol=1e-6)  # rounded to 6 decimals
+    assert np.mean([row["actual"] == row["predicted"] for row in rows]) == metrics["accuracy"]
+    assert "precision" in (fresh / "reports/classification/tiny.txt").read_text()
+
+
+def test_metrics_files_share_one_schema(tmp_path, monkeypatch):
+    # Every architecture's metrics file has the same keys, so `dvc metrics show` stays dense.
+    make_workspace(tmp_path, small_params())
+    monkeypatch.chdir(tmp_path)
+    run_pipeline("tiny")
+    run_pipeline("small")
+    keys = [set(json.loads((tmp_path / f"reports/metrics/{a}.json").read_text())) for a in ("tiny", "small")]
+    assert keys[0] == keys[1]
+
+
+def _model_arrays(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as archive:
+        return {name: archive[name] for name in archive.files}
+
+
+def _forged_size_member(shape: tuple[int, ...]) -> bytes:
+    """A .npy member whose header claims `shape` (float32) but that holds only 64 bytes."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    return header.getvalue() + bytes(64)
+
+
+def _damage_model(path: Path, kind: str) -> None:
+    """Rewrite the model file at `path` with one kind of damage or tampering."""
+    if kind == "missing":
+        path.unlink()
+        return
+    if kind in ("truncated", "garbage"):
+        path.write_bytes(path.read_bytes()[:300] if kind == "truncated" else b"not a zip file" * 10)
+        return
+    arrays = _model_arrays(path)
+    header = json.loads(arrays["header"].tobytes())
+    if kind == "huge declared size":
+        with zipfile.ZipFile(path) as archive:
+            members = {name: archive.read(name) for name in archive.namelist()}
+        members["W0.npy"] = _forged_size_member((2**40,))
+        with zipfile.ZipFile(path, "w") as archive:
+            for name, data in members.items():
+                archive.writestr(name, data)
+        return
+    if kind == "single .npy":
+        with path.open("wb") as handle:
+            np.save(handle, arrays["W0"])
+        return
+    if kind == "pickled":
+        arrays["W0"] = np.array([Sentinel(), Sentinel()], dtype=object)
+    elif kind == "header sizes changed":
+        header["layer_sizes"] = [784, 20, 10]
+        arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    elif kind == "weight shape changed":
+        arrays["W0"] = arrays["W0"][:, :15]
+    elif kind == "NaN weight":
+        arrays["W1"] = arrays["W1"].copy()
+        arrays["W1"][2, 3] = np.nan
+    np.savez(path, allow_pickle=True, **arrays)
+
+
+MODEL_CASES = {
+    "missing": "no such model file",
+    "truncated": "not a readable model file",
+    "garbage": "not a readable model file",
+    "pickled": "array W0 holds Python objects (a pickle); refused without unpickling",
+    "header sizes changed": "array W0 has shape (784, 16) and dtype float32, but the header says (784, 20)",
+    "weight shape changed": "array W0 has shape (784, 15)",
+    "NaN weight": "array W1 contains NaN or inf weights",
+    "huge declared size": "array W0 declares shape (1099511627776,) (4398046511104 bytes) but holds 64",
+    "single .npy": "is a single .npy array, not a model archive",
+}
+
+
+@pytest.mark.parametrize(("kind", "expected"), MODEL_CASES.items(), ids=MODEL_CASES.keys())
+def test_a_damaged_or_tampered_model_is_refused_without_running_its_code(workspace, capsys, kind, expected):
+    # A bad model is refused naming it and its rebuild, running none of its code; earlier outputs kept.
+    _damage_model(workspace / "data/models/tiny.npz", kind)
+    before = snapshot(workspace)
+    UNPICKLED.clear()
+    message = failing_stage("evaluate", capsys)
+    assert message.startswith("evaluate: error: data/models/tiny.npz: ") and expected in message
+    assert "rebuild it with `dvc repro --force train@tiny`" in message
+    assert snapshot(workspace) == before and UNPICKLED == []

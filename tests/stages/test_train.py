@@ -1,0 +1,95 @@
+"""The train stage: its declared outputs, bit-reproducible training, epoch selection, and clean failure."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from stages.common.prepared import load_split
+from tests.support.stages import (
+    failing_stage,
+    params_text,
+    run_pipeline,
+    run_stage_in_process,
+    snapshot,
+    tiny_params,
+)
+from tests.support.synthetic import make_workspace
+
+TIMING = "reports/timing/tiny.json"
+
+
+def test_stage_writes_every_declared_output(fresh):
+    # train writes the model, the per-epoch history, its metrics and the training time.
+    run_stage_in_process("prepare")
+    run_stage_in_process("train")
+    history = (fresh / "reports/history/tiny.csv").read_text().splitlines()
+    assert history[0] == "epoch,learning_rate,loss,train_loss,train_accuracy,test_loss,test_accuracy"
+    assert len(history) == 1 + 3
+    metrics = json.loads((fresh / "reports/train/tiny.json").read_text())
+    assert set(metrics) == {"epochs", "n_parameters", "train_loss", "train_accuracy", "selected_epoch"}
+    assert metrics["selected_epoch"] == 3  # no validation set: the last epoch is kept
+    timing = json.loads((fresh / TIMING).read_text())
+    assert set(timing) == {"train_seconds"} and timing["train_seconds"] >= 0
+    assert (fresh / "data/models/tiny.npz").stat().st_size > 0
+
+
+def test_training_is_bit_reproducible(fresh):
+    # Same params and seed give byte-identical model, history and metrics: only the time may differ.
+    run_pipeline()
+    first = snapshot(fresh)
+    run_pipeline()
+    second = snapshot(fresh)
+    assert first.keys() == second.keys()
+    changed = [path for path in first if first[path] != second[path]]
+    assert changed in ([], [TIMING]), changed
+
+
+def test_validation_set_selects_the_epoch_and_augmentation_runs(tmp_path, monkeypatch):
+    # With a validation split the history gains val columns and the kept epoch is the best on
+    # validation; shift augmentation trains without error.
+    params = tiny_params(shift_pixels=2, epochs=4)
+    params["prepare"]["validation_size"] = 60
+    make_workspace(tmp_path, params)
+    monkeypatch.chdir(tmp_path)
+    run_pipeline()
+    rows = (tmp_path / "reports/history/tiny.csv").read_text().splitlines()
+    assert rows[0].split(",")[-4:] == ["val_loss", "val_accuracy", "test_loss", "test_accuracy"]
+    val_accuracy = [float(row.split(",")[-3]) for row in rows[1:]]
+    selected = json.loads((tmp_path / "reports/train/tiny.json").read_text())["selected_epoch"]
+    assert val_accuracy[selected - 1] == max(val_accuracy)
+    assert len(load_split("data/prepared", "val")[1]) == 60
+
+
+def test_a_stale_validation_file_is_not_used(fresh):
+    # Whether a validation set exists comes from params.yaml, not from a file left in data/prepared.
+    run_stage_in_process("prepare")
+    shutil.copy(fresh / "data/prepared/train.npz", fresh / "data/prepared/val.npz")
+    run_stage_in_process("train")
+    assert "val_accuracy" not in (fresh / "reports/history/tiny.csv").read_text()
+
+
+@pytest.mark.parametrize(
+    ("train", "message"),
+    [
+        ({"batch_size": 1000}, "larger than the 320 training samples"),
+        ({"learning_rate": 1.0e30}, "training diverged"),
+    ],
+)
+def test_settings_the_data_cannot_take_fail_without_outputs(workspace, capsys, train, message):
+    # A batch larger than the data or a diverging run ends with exit 1 and the fix; outputs unchanged.
+    (workspace / "params.yaml").write_text(params_text(tiny_params(**train)))
+    before = snapshot(workspace)
+    assert message in failing_stage("train", capsys)
+    assert snapshot(workspace) == before
+
+
+@pytest.mark.parametrize("stage", ["prepare", "train", "report"])
+def test_bad_params_stop_a_stage_before_it_touches_anything(workspace, capsys, stage):
+    # Every stage that reads params.yaml validates all of it first (the cases: test_params.py).
+    (workspace / "params.yaml").write_text(params_text(tiny_params(epochs=0)))
+    before = snapshot(workspace)
+    assert "train.epochs: must be at least 1" in failing_stage(stage, capsys)
+    assert snapshot(workspace) == before

@@ -1,0 +1,86 @@
+"""Running the pipeline's stages in tests: their commands as dvc.yaml writes them, in this process.
+
+`stage_args` reads the arguments from dvc.yaml itself, so a test runs exactly what `dvc repro`
+would. A stage runs through `run_stage` as `python -m stages.NAME` does: errors become one
+message on stderr and a SystemExit.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import yaml
+
+from stages import evaluate, fetch, prepare, train
+from stages.common.runner import run_stage
+from stages.report import __main__ as report
+from tests.support import PROJECT
+from tests.support.synthetic import small_params
+
+MODULES: dict[str, ModuleType] = {
+    "fetch": fetch,
+    "prepare": prepare,
+    "train": train,
+    "evaluate": evaluate,
+    "report": report,
+}
+
+
+def stage_args(stage: str, arch: str = "tiny") -> list[str]:
+    """The arguments dvc.yaml's `cmd` gives `python -m stages.STAGE`, for architecture `arch`."""
+    definition = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"][stage]
+    command = definition.get("do", definition)["cmd"].replace("${key}", arch)
+    words = shlex.split(command)
+    assert words[:3] == ["python", "-m", f"stages.{stage}"], command
+    return words[3:]
+
+
+def run_stage_in_process(stage: str, args: list[str] | None = None, arch: str = "tiny") -> None:
+    """Run a stage as `python -m stages.STAGE ARGS` would (default ARGS: dvc.yaml's), in this process."""
+    run_stage(MODULES[stage].main, stage, stage_args(stage, arch) if args is None else args)
+
+
+def run_pipeline(arch: str = "tiny") -> None:
+    """prepare, train@arch, evaluate@arch in the current folder (data/raw and params.yaml present)."""
+    for stage in ("prepare", "train", "evaluate"):
+        run_stage_in_process(stage, arch=arch)
+
+
+def failing_stage(stage: str, capsys: pytest.CaptureFixture[str], args: list[str] | None = None) -> str:
+    """Run a stage that must fail: exit status 1 and exactly one error message, which is returned."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as caught:
+        run_stage_in_process(stage, args)
+    err = capsys.readouterr().err
+    assert caught.value.code == 1, err
+    assert err.count(f"{stage}: error: ") == 1 and "Traceback" not in err, err
+    return err[err.index(f"{stage}: error: ") :]
+
+
+def tiny_params(**train_overrides: object) -> dict:
+    """small_params with the one architecture `tiny`, so the report stage has all it needs."""
+    params = small_params(**train_overrides)
+    params["architectures"] = {"tiny": {"hidden_sizes": [16]}}
+    return params
+
+
+def params_text(params: dict) -> str:
+    """params.yaml's text for `params`, in the file's key order."""
+    return yaml.safe_dump(params, sort_keys=False)
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under `root` and its bytes."""
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+def temporaries(root: Path) -> list[Path]:
+    """Temporary files atomic_open would leave behind if its cleanup failed."""
+    return list(root.rglob("*.tmp"))
