@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install repro test lint format full-mnist bench clean
+.PHONY: install repro test lint format full-mnist seed-study bench clean
 
 install: $(STAMP)
 
@@ -43,6 +43,10 @@ format: install
 # The full-MNIST experiment (experiments/full-mnist.yaml): about 8 minutes of training on 2 cores.
 full-mnist: install
 	$(BIN)/python -m tools.experiment full-mnist
+
+# Five seeds per architecture (experiments/seed-study.yaml): about 4 minutes of training on 2 cores.
+seed-study: install
+	$(BIN)/python -m tools.experiment seed-study
 
 bench: install
 	$(BIN)/python benchmarks/train_throughput.py

@@ -1,6 +1,7 @@
 """Evaluate stage: test metrics JSON, predictions CSV and classification report per model.
 
-Usage (from dvc.yaml): python -m stages.evaluate ARCH PREPARED MODEL METRICS PREDICTIONS REPORT
+Usage (from dvc.yaml): python -m stages.evaluate ITEM PREPARED MODEL METRICS PREDICTIONS REPORT
+(ITEM names the run in messages: ARCH-SEED, as in train@ARCH-SEED.)
 Scores come from scikit-learn; every architecture's metrics file has the same keys. The
 predictions CSV holds, per test image in the prepared order, the true class, the predicted
 class and the model's probability of it: all the report needs to know about predictions.
@@ -21,6 +22,7 @@ from stages.common.mnist import N_CLASSES
 from stages.common.output import write_csv, write_json, write_text
 from stages.common.prepared import TEST, load_split
 from stages.common.runner import StageError, run_stage
+from stages.common.significance import wilson_interval
 
 PREDICTION_COLUMNS = ("actual", "predicted", "probability")
 
@@ -31,6 +33,8 @@ def score(model: mlp.MLP, X: FloatArray, y: IntArray) -> tuple[dict[str, Any], I
     predicted = model.predict(X)
     labels = list(range(N_CLASSES))
     metrics: dict[str, Any] = {"accuracy": summary["accuracy"], "loss": summary["loss"], "n_samples": len(y)}
+    # 95% Wilson interval: how far the accuracy on this many test images may be from the true one.
+    metrics["accuracy_low"], metrics["accuracy_high"] = wilson_interval(int(np.sum(predicted == y)), len(y))
     for average in ("macro", "weighted"):
         precision, recall, f1, _ = precision_recall_fscore_support(
             y, predicted, labels=labels, average=average, zero_division=0
@@ -54,19 +58,19 @@ def score(model: mlp.MLP, X: FloatArray, y: IntArray) -> tuple[dict[str, Any], I
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    for name in ("arch", "prepared", "model", "metrics", "predictions", "report"):
+    for name in ("item", "prepared", "model", "metrics", "predictions", "report"):
         parser.add_argument(name)
     args = parser.parse_args(argv)
 
     try:
         model, _ = mlp.load_model(args.model)
     except mlp.ModelFileError as error:
-        raise StageError(f"{error}; rebuild it with `dvc repro --force train@{args.arch}`") from None
+        raise StageError(f"{error}; rebuild it with `dvc repro --force train@{args.item}`") from None
     X_test, y_test = load_split(args.prepared, TEST)
     if model.n_features != X_test.shape[1]:
         raise StageError(
             f"{args.model} expects {model.n_features} input features but the test set has {X_test.shape[1]}; "
-            f"rebuild it with `dvc repro --force train@{args.arch}`"
+            f"rebuild it with `dvc repro --force train@{args.item}`"
         )
     metrics, predicted = score(model, X_test, y_test)
     write_json(args.metrics, metrics)
@@ -79,9 +83,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     labels = list(range(N_CLASSES))
     report = classification_report(y_test, predicted, labels=labels, digits=4, zero_division=0)
-    write_text(args.report, f"Classification report: {args.arch}\n\n{report}")
+    write_text(args.report, f"Classification report: {args.item}\n\n{report}")
     print(
-        f"evaluate@{args.arch}: test accuracy {metrics['accuracy']:.4f}, "
+        f"evaluate@{args.item}: test accuracy {metrics['accuracy']:.4f}, "
         f"loss {metrics['loss']:.4f}, macro F1 {metrics['macro_f1']:.4f}"
     )
 

@@ -1,7 +1,8 @@
 """Train stage: one MLP per architecture -> model file, per-epoch history and training metrics.
 
-Usage (from dvc.yaml): python -m stages.train ARCH PREPARED MODEL HISTORY METRICS TIMING
-Hyper-parameters are the `train` section with `architectures.ARCH` overriding any of them.
+Usage (from dvc.yaml): python -m stages.train ARCH SEED PREPARED MODEL HISTORY METRICS TIMING
+Hyper-parameters are the `train` section with `architectures.ARCH` overriding any of them;
+SEED (one of params.yaml's `seeds`) seeds initialisation, shuffling, dropout and augmentation.
 The training time goes to a file of its own (TIMING), beside the model it measures, so DVC
 restores the two together; it is the one output whose bytes change on a forced rerun.
 """
@@ -78,19 +79,22 @@ def train_model(
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    for name in ("arch", "prepared", "model", "history", "metrics", "timing"):
+    parser.add_argument("arch")
+    parser.add_argument("seed", type=int)
+    for name in ("prepared", "model", "history", "metrics", "timing"):
         parser.add_argument(name)
     args = parser.parse_args(argv)
 
     params = load_params()
-    settings = architecture_settings(params, args.arch)
+    settings = architecture_settings(params, args.arch, args.seed)
+    item = f"{args.arch}-{args.seed}"  # the DVC stage item: train@ARCH-SEED
     # Evaluated every epoch in this order: train, [val], test (the history's column order).
     eval_sets = {
         split: load_split(args.prepared, split) for split in splits(params["prepare"]["validation_size"])
     }
     X_train, y_train = eval_sets["train"]
     started = time.perf_counter()
-    model, result = train_model(X_train, y_train, eval_sets, settings, f"train@{args.arch}")
+    model, result = train_model(X_train, y_train, eval_sets, settings, f"train@{item}")
     seconds = time.perf_counter() - started
 
     with open_output(args.model, "wb") as handle:
@@ -109,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     write_json(args.timing, {"train_seconds": round(seconds, 1)})
     print(
-        f"train@{args.arch}: {model.n_parameters} parameters, {settings['epochs']} epochs "
+        f"train@{item}: {model.n_parameters} parameters, {settings['epochs']} epochs "
         f"in {seconds:.1f} s, kept epoch {result.kept_epoch}: train accuracy {kept['train_accuracy']:.4f}, "
         f"test accuracy {kept['test_accuracy']:.4f}"
     )

@@ -72,6 +72,17 @@ def hidden_sizes(value: Any) -> str | None:
     return None
 
 
+def seed_list(value: Any) -> str | None:
+    if not isinstance(value, list) or not value:
+        return f"must be a non-empty list of seeds, e.g. [42] or [42, 43, 44], got {_describe(value)}"
+    problems = [integer(0, 2**32 - 1)(seed) for seed in value]
+    if any(problems):
+        return f"each seed {next(problem for problem in problems if problem)}"
+    if len(set(value)) < len(value):
+        return f"holds a seed twice: {value}; each seed names one training run"
+    return None
+
+
 PREPARE_SCHEMA: dict[str, Check] = {
     "split": choice(["notebook", "official"]),
     "subset": integer(1, 60000, allow_none=True),
@@ -93,11 +104,11 @@ TRAIN_SCHEMA: dict[str, Check] = {
     "gamma": number(0, 1, low_open=True),
     "activation": choice(list(ACTIVATIONS)),
     "init": choice(list(INITIALIZERS)),
-    "seed": integer(0, 2**32 - 1),
     "threads": integer(1, 64),
     "shift_pixels": integer(0, 8),
 }
 ARCHITECTURE_SCHEMA: dict[str, Check] = {"hidden_sizes": hidden_sizes, **TRAIN_SCHEMA}
+SECTIONS = ("prepare", "train", "architectures", "seeds")
 
 
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
@@ -121,8 +132,10 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
 def validate(params: Any) -> list[str]:
     """Every problem in a parsed params.yaml, as 'dotted.key: what is wrong' lines."""
     if not isinstance(params, dict) or not params:
-        return ["params.yaml must be a mapping with sections prepare, train and architectures"]
-    problems = _check_section(params, "", {"prepare": None, "train": None, "architectures": None})
+        return ["params.yaml must be a mapping with sections prepare, train, architectures and seeds"]
+    problems = _check_section(params, "", dict.fromkeys(SECTIONS))
+    if "seeds" in params and (problem := seed_list(params["seeds"])):
+        problems.append(f"seeds: {problem}")
     for section, schema in (("prepare", PREPARE_SCHEMA), ("train", TRAIN_SCHEMA)):
         if section in params:
             problems += _check_mapping(params[section], section, schema, required=True)
@@ -198,9 +211,13 @@ def _describe(value: Any) -> str:
     return f"{value!r} ({type(value).__name__})"
 
 
-def architecture_settings(params: dict[str, Any], name: str) -> dict[str, Any]:
-    """The train section with architecture `name`'s overrides applied, plus its hidden_sizes."""
+def architecture_settings(params: dict[str, Any], name: str, seed: int | None = None) -> dict[str, Any]:
+    """The train section with architecture `name`'s overrides applied, plus its hidden_sizes,
+    and the run's `seed` (one of params.yaml's `seeds`; by default the first)."""
     if name not in params["architectures"]:
         known = sorted(params["architectures"])
         raise ParamsError(f"unknown architecture {name!r}; params.yaml defines {known}")
-    return {**params["train"], **params["architectures"][name]}
+    seed = params["seeds"][0] if seed is None else seed
+    if seed not in params["seeds"]:
+        raise ParamsError(f"seed {seed} is not among params.yaml's seeds {params['seeds']}; add it there")
+    return {**params["train"], **params["architectures"][name], "seed": seed}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from statistics import mean
 
 import numpy as np
 import numpy.typing as npt
@@ -22,7 +23,8 @@ from stages.common.params import load_params
 from stages.common.prepared import TEST, TRAIN, load_split
 from stages.common.runner import run_stage
 from stages.report import charts, galleries
-from stages.report.inputs import KINDS, ArchitectureResult, check_present, load_architecture
+from stages.report.comparison import Comparison
+from stages.report.inputs import KINDS, Architecture, check_present, load_architecture
 from stages.report.markup import Image, to_html, to_markdown
 from stages.report.page import TITLE, page_blocks
 
@@ -46,13 +48,13 @@ def _target(folder: Path, listing: list[Image], name: str, caption: str) -> Path
 
 def draw_figures(
     folder: Path,
-    results: list[ArchitectureResult],
+    architectures: list[Architecture],
     X_train: FloatArray,
     y_train: IntArray,
     X_test: FloatArray,
     y_test: IntArray,
 ) -> list[Image]:
-    """Write every PNG under folder/figures; return the shared ones and fill each result's `figures`."""
+    """Write every PNG under folder/figures; return the shared ones and fill each architecture's `figures`."""
     shared: list[Image] = []
     galleries.plot_samples(
         X_train[:10],
@@ -60,34 +62,44 @@ def draw_figures(
         _target(folder, shared, "samples", "The first ten training images and their labels"),
     )
     charts.plot_comparison(
-        [result.name for result in results],
-        [result.metrics["accuracy"] for result in results],
-        [result.train["n_parameters"] for result in results],
-        [result.seconds for result in results],
+        [arch.name for arch in architectures],
+        [
+            [
+                (run.metrics["accuracy"], run.metrics["accuracy_low"], run.metrics["accuracy_high"])
+                for run in arch.runs
+            ]
+            for arch in architectures
+        ],
+        [arch.chosen.train["n_parameters"] for arch in architectures],
+        [mean(run.seconds for run in arch.runs) for arch in architectures],
         _target(
-            folder, shared, "comparison", "Test accuracy per architecture, with parameters and training time"
+            folder,
+            shared,
+            "comparison",
+            "Test accuracy per architecture and seed, with 95% Wilson intervals; "
+            "parameters and mean training time",
         ),
     )
+    chosen = {arch.name: arch.chosen for arch in architectures}
     charts.plot_test_accuracy_all(
-        {result.name: (result.history["epoch"], result.history["test_accuracy"]) for result in results},
+        {name: (run.history["epoch"], run.history["test_accuracy"]) for name, run in chosen.items()},
         _target(folder, shared, "test_accuracy_all", "Test accuracy per epoch, all architectures"),
     )
     charts.plot_per_class_f1(
         {
-            result.name: [result.metrics["per_class"][str(label)]["f1"] for label in range(N_CLASSES)]
-            for result in results
+            name: [run.metrics["per_class"][str(label)]["f1"] for label in range(N_CLASSES)]
+            for name, run in chosen.items()
         },
         _target(folder, shared, "per_class_f1", "Per-class F1 on the test set, all architectures"),
     )
-    for result in results:
-        _draw_architecture(folder, result, X_test, y_test)
+    for arch in architectures:
+        _draw_architecture(folder, arch, X_test, y_test)
     return shared
 
 
-def _draw_architecture(
-    folder: Path, result: ArchitectureResult, X_test: FloatArray, y_test: IntArray
-) -> None:
-    name, history, own = result.name, result.history, result.figures
+def _draw_architecture(folder: Path, arch: Architecture, X_test: FloatArray, y_test: IntArray) -> None:
+    name, run, own = arch.name, arch.chosen, arch.figures
+    history = run.history
     charts.plot_curves(
         epochs=history["epoch"],
         loss=history["loss"],
@@ -98,7 +110,7 @@ def _draw_architecture(
         arch=name,
         path=_target(folder, own, f"curves_{name}", f"{name}: loss, and train and test accuracy, per epoch"),
     )
-    counts = confusion_matrix(y_test, result.predicted, labels=list(range(N_CLASSES)))
+    counts = confusion_matrix(y_test, run.predicted, labels=list(range(N_CLASSES)))
     charts.plot_confusion(
         counts, name, _target(folder, own, f"confusion_{name}", f"{name}: confusion matrix (counts)")
     )
@@ -111,7 +123,7 @@ def _draw_architecture(
     galleries.plot_predictions(
         X_test[shown],
         y_test[shown],
-        result.predicted[shown],
+        run.predicted[shown],
         name,
         _target(
             folder,
@@ -120,19 +132,19 @@ def _draw_architecture(
             f"{name}: the first ten test images, true / predicted (red: wrong)",
         ),
     )
-    wrong = most_confident_errors(y_test, result.predicted, result.confidence, GALLERY_SIZE)
+    wrong = most_confident_errors(y_test, run.predicted, run.confidence, GALLERY_SIZE)
     galleries.plot_misclassified(
         X_test[wrong],
         y_test[wrong],
-        result.predicted[wrong],
-        result.confidence[wrong],
+        run.predicted[wrong],
+        run.confidence[wrong],
         name,
         _target(
             folder, own, f"misclassified_{name}", f"{name}: the most confidently misclassified test images"
         ),
     )
     galleries.plot_weights(
-        result.first_layer, name, _target(folder, own, f"weights_{name}", f"{name}: first-layer weights")
+        run.first_layer, name, _target(folder, own, f"weights_{name}", f"{name}: first-layer weights")
     )
 
 
@@ -153,26 +165,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     folders = {kind: getattr(args, kind) for kind in KINDS}
 
     params = load_params()
-    check_present(folders, list(params["architectures"]))
+    seeds = params["seeds"]
+    check_present(folders, list(params["architectures"]), seeds)
     X_train, y_train = load_split(args.prepared, TRAIN)
     X_test, y_test = load_split(args.prepared, TEST)
-    results = [
-        load_architecture(name, entry, folders, y_test, X_test.shape[1])
+    architectures = [
+        load_architecture(name, entry, seeds, folders, y_test, X_test.shape[1])
         for name, entry in params["architectures"].items()
     ]
     output = args.output
 
-    shared = draw_figures(output, results, X_train, y_train, X_test, y_test)
-    written = shared + [image for result in results for image in result.figures]
+    shared = draw_figures(output, architectures, X_train, y_train, X_test, y_test)
+    written = shared + [image for arch in architectures for image in arch.figures]
     _remove_stale(output / FIGURES, {Path(image.src).name for image in written})
-    blocks = page_blocks(params, results, shared, n_train=len(y_train))
+    comparison = Comparison.of(architectures, y_test)
+    blocks = page_blocks(params, architectures, comparison, shared, n_train=len(y_train))
     write_text(output / "README.md", to_markdown(blocks))
     write_text(output / "index.html", to_html(TITLE, blocks))
-    best = max(results, key=lambda result: result.metrics["accuracy"])
     print(
-        f"report: {len(results)} architecture(s), {len(written)} figures in {output / FIGURES}, "
-        f"pages {output / 'README.md'} and {output / 'index.html'}; best test accuracy {best.name} "
-        f"{best.metrics['accuracy']:.4f}"
+        f"report: {len(architectures)} architecture(s) x {len(seeds)} seed(s), {len(written)} figures in "
+        f"{output / FIGURES}, pages {output / 'README.md'} and {output / 'index.html'}; {comparison.headline}"
     )
 
 

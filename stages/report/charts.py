@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, MultipleLocator, PercentFormatter
 
 from mlp.arrays import FloatArray, IntArray
 from stages.common.output import open_output
@@ -138,27 +138,53 @@ def plot_confusion_normalized(counts: IntArray, arch: str, path: str | Path) -> 
 
 def plot_comparison(
     names: Sequence[str],
-    accuracies: Sequence[float],
+    runs: Sequence[Sequence[tuple[float, float, float]]],
     n_parameters: Sequence[int],
     seconds: Sequence[float],
     path: str | Path,
 ) -> None:
-    """Test accuracy per architecture, value on each bar; parameters and training time as tick labels."""
-    width = 6 + 1.5 * max(0, len(names) - 3)  # room for each bar's three-line tick label
+    """Test accuracy of each architecture's runs (one per seed) with their 95% intervals.
+
+    `runs[i]` holds (accuracy, interval low, interval high) per seed of architecture i. Points
+    with error bars rather than bars: a bar must start at zero, which would hide differences of
+    a few tenths of a point; here the axis spans the intervals and has a gridline every 0.2
+    points, so such differences, and whether the intervals overlap, are visible.
+    """
+    width = 6 + 1.5 * max(0, len(names) - 3)  # room for each architecture's three-line tick label
     with png_figure(path, (width, 5)) as figure:
         axes = figure.subplots()
-        positions = range(len(names))
-        bars = axes.bar(positions, accuracies, color=[_color(i) for i in positions])
-        axes.bar_label(bars, labels=[f"{accuracy:.4f}" for accuracy in accuracies], padding=3)
+        for i, seeds in enumerate(runs):
+            offsets = np.linspace(-0.15, 0.15, len(seeds)) if len(seeds) > 1 else np.zeros(1)
+            accuracy, low, high = (np.array(values) for values in zip(*seeds, strict=True))
+            axes.errorbar(
+                i + offsets,
+                accuracy,
+                yerr=[accuracy - low, high - accuracy],
+                fmt="o",
+                color=_color(i),
+                capsize=4,
+            )
+            for x, value in zip(i + offsets, accuracy, strict=True):
+                axes.annotate(
+                    f"{value:.4f}", (x, value), xytext=(6, 0), textcoords="offset points", va="center"
+                )
+        lows = [low for seeds in runs for _, low, _ in seeds]
+        highs = [high for seeds in runs for _, _, high in seeds]
+        margin = 0.1 * (max(highs) - min(lows)) or 0.001
+        axes.set_ylim(min(lows) - margin, max(highs) + margin)
+        if max(highs) - min(lows) < 0.05:  # a gridline every 0.2 points where that is readable
+            axes.yaxis.set_major_locator(MultipleLocator(0.002))
+        axes.yaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=1))
         ticks = [
             f"{name}\n{count:,} parameters\ntime {format_seconds(s)}"
             for name, count, s in zip(names, n_parameters, seconds, strict=True)
         ]
-        axes.set_xticks(positions, labels=ticks)
-        axes.set_ylim(0, 1.1)  # headroom for the value above a bar at 1.0
+        axes.set_xticks(range(len(names)), labels=ticks)
+        axes.set_xlim(-0.5, len(names) - 0.5)
+        seed_note = "one point per seed, " if any(len(seeds) > 1 for seeds in runs) else ""
         _label(
             axes,
-            "Architecture comparison: test accuracy",
+            f"Test accuracy per architecture ({seed_note}95% Wilson intervals)",
             "architecture (parameters, training time)",
             "test accuracy",
         )

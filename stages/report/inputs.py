@@ -1,7 +1,8 @@
 """The report's inputs: one file of each kind per architecture, in folders dvc.yaml names.
 
-The report stage's command passes each folder (`--models data/models`, ...); an
-architecture's file in it is `<folder>/<name><suffix>`. Nothing here re-computes what an
+The report stage's command passes each folder (`--models data/models`, ...); the file of
+one run (architecture ARCH trained with seed SEED, the DVC items train@ARCH-SEED and
+evaluate@ARCH-SEED) is `<folder>/<ARCH-SEED><suffix>`. Nothing here re-computes what an
 earlier stage wrote: predictions come from evaluate's CSV, and the model file is opened only
 for its first-layer weights. A missing or malformed file raises a StageError naming the file
 and the `dvc repro` that rebuilds it.
@@ -35,7 +36,7 @@ KINDS = {
 }
 HISTORY_COLUMNS = ("epoch", "loss", "train_loss", "test_loss", "train_accuracy", "test_accuracy")
 PREDICTION_COLUMNS = ("actual", "predicted", "probability")
-METRICS_NUMBERS = ("accuracy", "loss", "n_samples", "macro_f1")
+METRICS_NUMBERS = ("accuracy", "accuracy_low", "accuracy_high", "loss", "n_samples", "macro_f1")
 PER_CLASS_KEYS = {"precision", "recall", "f1", "support"}
 TRAIN_NUMBERS = ("epochs", "n_parameters")
 TIMING_NUMBERS = ("train_seconds",)
@@ -48,11 +49,11 @@ class Source:
 
 
 @dataclass
-class ArchitectureResult:
-    """What the report knows about one trained architecture."""
+class RunResult:
+    """What the report knows about one run: one architecture trained with one seed."""
 
-    name: str
-    entry: dict[str, Any]  # its params.yaml entry: hidden_sizes and any overrides
+    name: str  # ARCH-SEED, as in the DVC items train@ARCH-SEED and evaluate@ARCH-SEED
+    seed: int
     metrics: dict[str, Any]  # evaluate's metrics JSON
     train: dict[str, Any]  # train's metrics JSON
     seconds: float  # training time, from train's timing JSON
@@ -61,23 +62,44 @@ class ArchitectureResult:
     first_layer: FloatArray  # (n_features, n_hidden)
     predicted: IntArray  # (n_test,) predicted classes
     confidence: FloatArray  # (n_test,) probability of the predicted class
+
+
+@dataclass
+class Architecture:
+    """One architecture of params.yaml and its runs, one per seed in params.yaml's order.
+
+    The first seed's run is the one the figures show and the paired tests compare.
+    """
+
+    name: str
+    entry: dict[str, Any]  # its params.yaml entry: hidden_sizes and any overrides
+    runs: list[RunResult]
     figures: list[Image] = field(default_factory=list)
 
+    @property
+    def chosen(self) -> RunResult:
+        return self.runs[0]
 
-def sources(folders: dict[str, Path], arch: str) -> dict[str, Source]:
-    """Every file the report reads for one architecture, and the stage that writes it."""
+    @property
+    def accuracies(self) -> list[float]:
+        return [run.metrics["accuracy"] for run in self.runs]
+
+
+def sources(folders: dict[str, Path], run: str) -> dict[str, Source]:
+    """Every file the report reads for one run (ARCH-SEED), and the stage item that writes it."""
     return {
-        kind: Source(folders[kind] / f"{arch}{suffix}", f"{stage}@{arch}")
+        kind: Source(folders[kind] / f"{run}{suffix}", f"{stage}@{run}")
         for kind, (suffix, stage) in KINDS.items()
     }
 
 
-def check_present(folders: dict[str, Path], architectures: list[str]) -> None:
+def check_present(folders: dict[str, Path], architectures: list[str], seeds: list[int]) -> None:
     """Raise one StageError listing every missing input and the stage that builds it."""
     missing = [
         source
         for arch in architectures
-        for source in sources(folders, arch).values()
+        for seed in seeds
+        for source in sources(folders, run_name(arch, seed)).values()
         if not source.path.is_file()
     ]
     if len(missing) == 1:
@@ -87,17 +109,33 @@ def check_present(folders: dict[str, Path], architectures: list[str]) -> None:
         raise StageError(f"{len(missing)} inputs are missing:\n{listing}")
 
 
+def run_name(arch: str, seed: int) -> str:
+    """The name of a run in files and DVC items: ARCH-SEED."""
+    return f"{arch}-{seed}"
+
+
 def load_architecture(
-    name: str, entry: dict[str, Any], folders: dict[str, Path], y_test: IntArray, n_features: int
-) -> ArchitectureResult:
-    """Read one architecture's files, checked against the prepared test labels and features."""
+    name: str,
+    entry: dict[str, Any],
+    seeds: list[int],
+    folders: dict[str, Path],
+    y_test: IntArray,
+    n_features: int,
+) -> Architecture:
+    """Read the runs of one architecture, one per seed."""
+    runs = [load_run(run_name(name, seed), seed, folders, y_test, n_features) for seed in seeds]
+    return Architecture(name, entry, runs)
+
+
+def load_run(name: str, seed: int, folders: dict[str, Path], y_test: IntArray, n_features: int) -> RunResult:
+    """Read one run's files, checked against the prepared test labels and features."""
     files = sources(folders, name)
     metrics = _read_json(files["metrics"], METRICS_NUMBERS)
     _check_per_class(files["metrics"], metrics.get("per_class"))
     predicted, confidence = _read_predictions(files["predictions"], y_test)
-    return ArchitectureResult(
+    return RunResult(
         name=name,
-        entry=entry,
+        seed=seed,
         metrics=metrics,
         train=_read_json(files["train"], TRAIN_NUMBERS),
         seconds=float(_read_json(files["timing"], TIMING_NUMBERS)["train_seconds"]),

@@ -1,4 +1,5 @@
-"""The report page's content: run parameters, metrics tables, figures and classification reports.
+"""The report page's content: the honest headline, metrics with their uncertainty, the paired
+and seed comparisons, run parameters, figures and classification reports.
 
 One list of blocks (stages.report.markup) becomes both README.md and index.html, so the two
 pages always say the same thing. Numbers use fixed precision and nothing depends on the
@@ -8,73 +9,162 @@ clock, so the same inputs give the same page.
 from __future__ import annotations
 
 import json
+from statistics import mean, stdev
 from typing import Any
 
 from stages.report.charts import format_seconds
-from stages.report.inputs import ArchitectureResult
+from stages.report.comparison import ALPHA, Comparison
+from stages.report.inputs import Architecture, RunResult
 from stages.report.markup import Block, Heading, Image, Paragraph, Preformatted, Table
 
 TITLE = "MNIST MLP report"
 
 
 def page_blocks(
-    params: dict[str, Any], results: list[ArchitectureResult], overview: list[Image], n_train: int
+    params: dict[str, Any],
+    architectures: list[Architecture],
+    comparison: Comparison,
+    overview: list[Image],
+    n_train: int,
 ) -> list[Block]:
-    """The whole page: summary, metrics, parameters, shared figures, then one section per architecture."""
-    best = max(results, key=lambda result: result.metrics["accuracy"])
+    """The whole page: summary, metrics, comparisons, parameters, shared figures, then one
+    section per architecture."""
+    first = architectures[0].chosen
+    seeds = params["seeds"]
     blocks: list[Block] = [
         Heading(1, TITLE),
         Paragraph(
-            f"{len(results)} architecture(s) trained on {n_train} images and tested on "
-            f"{best.metrics['n_samples']}. Best test accuracy: {best.name} ({best.metrics['accuracy']:.4f})."
+            f"{len(architectures)} architecture(s), each trained with {_seeds(seeds)} on {n_train} images "
+            f"and tested on {first.metrics['n_samples']}. {comparison.headline}"
         ),
         Heading(2, "Metrics"),
-        _metrics_table(results),
+        Paragraph(
+            f"Seed {comparison.seed}'s runs; the interval is the 95% Wilson score interval of the test "
+            f"accuracy on {first.metrics['n_samples']} images."
+        ),
+        _metrics_table(architectures),
+        Heading(2, "Comparison"),
+        *_comparison_blocks(architectures, comparison),
         Heading(2, "Parameters"),
         *_parameter_blocks(params),
         Heading(2, "Figures"),
         *overview,
         Heading(2, "Per-class F1"),
         Table(
-            ["class", *(result.name for result in results)],
+            ["class", *(arch.name for arch in architectures)],
             [
-                [label, *(f"{result.metrics['per_class'][label]['f1']:.4f}" for result in results)]
-                for label in _classes(results[0])
+                [label, *(f"{arch.chosen.metrics['per_class'][label]['f1']:.4f}" for arch in architectures)]
+                for label in _classes(first)
             ],
         ),
     ]
-    for result in results:
-        blocks += _architecture_blocks(result)
+    for arch in architectures:
+        blocks += _architecture_blocks(arch)
     return blocks
 
 
-def _classes(result: ArchitectureResult) -> list[str]:
-    return sorted(result.metrics["per_class"], key=int)
+def _seeds(seeds: list[int]) -> str:
+    return f"seed {seeds[0]}" if len(seeds) == 1 else f"{len(seeds)} seeds ({', '.join(map(str, seeds))})"
 
 
-def _metrics_table(results: list[ArchitectureResult]) -> Table:
-    header = [
-        "architecture",
-        "test accuracy",
-        "test loss",
-        "macro F1",
-        "parameters",
-        "epochs",
-        "training time",
-    ]
-    rows = [
-        [
-            result.name,
-            f"{result.metrics['accuracy']:.4f}",
-            f"{result.metrics['loss']:.4f}",
-            f"{result.metrics['macro_f1']:.4f}",
-            f"{result.train['n_parameters']:,}",
-            str(result.train["epochs"]),
-            format_seconds(result.seconds),
+def _classes(run: RunResult) -> list[str]:
+    return sorted(run.metrics["per_class"], key=int)
+
+
+def accuracy_with_interval(metrics: dict[str, Any]) -> str:
+    """'0.9610 (0.9518–0.9686)': the test accuracy and its 95% interval."""
+    return f"{metrics['accuracy']:.4f} ({metrics['accuracy_low']:.4f}–{metrics['accuracy_high']:.4f})"
+
+
+def _metrics_table(architectures: list[Architecture]) -> Table:
+    several = len(architectures[0].runs) > 1
+    header = ["architecture", "test accuracy (95% interval)"]
+    header += ["mean ± std over seeds"] if several else []
+    header += ["test loss", "macro F1", "parameters", "epochs", "training time"]
+    rows = []
+    for arch in architectures:
+        run = arch.chosen
+        row = [arch.name, accuracy_with_interval(run.metrics)]
+        row += [_mean_std(arch.accuracies)] if several else []
+        row += [
+            f"{run.metrics['loss']:.4f}",
+            f"{run.metrics['macro_f1']:.4f}",
+            f"{run.train['n_parameters']:,}",
+            str(run.train["epochs"]),
+            format_seconds(run.seconds),
         ]
-        for result in results
-    ]
+        rows.append(row)
     return Table(header, rows)
+
+
+def _mean_std(values: list[float]) -> str:
+    return f"{mean(values):.4f} ± {stdev(values):.4f}"
+
+
+def _comparison_blocks(architectures: list[Architecture], comparison: Comparison) -> list[Block]:
+    if len(architectures) < 2:
+        return [Paragraph(comparison.headline)]
+    level = f"{ALPHA:.0%}"
+    blocks: list[Block] = [
+        Paragraph(
+            f"Paired test on the same {len(architectures[0].chosen.predicted)} test images (seed "
+            f"{comparison.seed}'s runs): McNemar's exact test counts the images exactly one of two "
+            f"architectures classifies correctly; p-values are Holm-corrected for the "
+            f"{len(comparison.pairs)} comparisons. {comparison.headline}"
+        ),
+        Table(
+            [
+                "pair",
+                "only the first right",
+                "only the second right",
+                "p",
+                "p (Holm)",
+                f"significant at {level}",
+            ],
+            [
+                [
+                    f"{test.first} vs {test.second}",
+                    str(test.first_only),
+                    str(test.second_only),
+                    f"{test.p_value:.3g}",
+                    f"{test.p_holm:.3g}",
+                    "yes" if test.significant else "no",
+                ]
+                for test in comparison.pairs
+            ],
+        ),
+        Paragraph(comparison.seed_sentence),
+    ]
+    if comparison.seed_tests:
+        seeds = [run.seed for run in architectures[0].runs]
+        blocks.append(
+            Table(
+                ["architecture", *(f"seed {seed}" for seed in seeds), "mean ± std"],
+                [
+                    [
+                        arch.name,
+                        *(f"{accuracy:.4f}" for accuracy in arch.accuracies),
+                        _mean_std(arch.accuracies),
+                    ]
+                    for arch in architectures
+                ],
+            )
+        )
+        blocks.append(
+            Table(
+                ["pair", "p (rank-sum, exact)", "p (Holm)", f"beyond the seed spread at {level}"],
+                [
+                    [
+                        f"{test.first} vs {test.second}",
+                        f"{test.p_value:.3g}",
+                        f"{test.p_holm:.3g}",
+                        "yes" if test.significant else "no",
+                    ]
+                    for test in comparison.seed_tests
+                ],
+            )
+        )
+    return blocks
 
 
 def _value(value: Any) -> str:
@@ -101,30 +191,33 @@ def _parameter_blocks(params: dict[str, Any]) -> list[Block]:
         *blocks,
         Heading(3, "architectures"),
         Table(["name", "hidden_sizes", "overrides of train"], rows, False),
+        Heading(3, "seeds"),
+        Paragraph(_value(params["seeds"])),
     ]
 
 
-def _architecture_blocks(result: ArchitectureResult) -> list[Block]:
-    per_class = result.metrics["per_class"]
+def _architecture_blocks(arch: Architecture) -> list[Block]:
+    run = arch.chosen
+    per_class = run.metrics["per_class"]
     rows = [
         [
             label,
             *(f"{per_class[label][key]:.4f}" for key in ("precision", "recall", "f1")),
             str(per_class[label]["support"]),
         ]
-        for label in _classes(result)
+        for label in _classes(run)
     ]
     return [
-        Heading(2, f"Architecture {result.name}"),
+        Heading(2, f"Architecture {arch.name}"),
         Paragraph(
-            f"Hidden layers {_value(result.entry['hidden_sizes'])}, "
-            f"{result.train['n_parameters']:,} parameters, {result.train['epochs']} epochs, "
-            f"training time {format_seconds(result.seconds)}: "
-            f"test accuracy {result.metrics['accuracy']:.4f}, macro F1 {result.metrics['macro_f1']:.4f}."
+            f"Hidden layers {_value(arch.entry['hidden_sizes'])}, "
+            f"{run.train['n_parameters']:,} parameters, {run.train['epochs']} epochs. Seed {run.seed} "
+            f"(figures and tables below): training time {format_seconds(run.seconds)}, "
+            f"test accuracy {accuracy_with_interval(run.metrics)}, macro F1 {run.metrics['macro_f1']:.4f}."
         ),
-        Heading(3, f"{result.name}: per-class scores (test set)"),
+        Heading(3, f"{arch.name}: per-class scores (test set, seed {run.seed})"),
         Table(["class", "precision", "recall", "F1", "support"], rows),
-        *result.figures,
-        Heading(3, f"{result.name}: classification report"),
-        Preformatted(result.classification),
+        *arch.figures,
+        Heading(3, f"{arch.name}: classification report (seed {run.seed})"),
+        Preformatted(run.classification),
     ]

@@ -33,14 +33,14 @@ def test_two_dvc_repro_at_once_one_is_refused_and_nothing_is_corrupted(tmp_path)
     write_raw(repo / "data/raw")
     sh(repo, "dvc", "commit", "--force", "fetch")
 
-    first, output = start(repo, "dvc", "repro", "train@tiny", start_new_session=True), []
+    first, output = start(repo, "dvc", "repro", "train@tiny-42", start_new_session=True), []
     try:
         for line in first.stdout:  # until the first epoch: prepare is done and train holds its locks
             output.append(line)
-            if "train@tiny epoch 1/" in line:
+            if "train@tiny-42 epoch 1/" in line:
                 break
-        assert "train@tiny epoch 1/" in "".join(output), "".join(output)
-        second = start(repo, "dvc", "repro", "train@tiny")
+        assert "train@tiny-42 epoch 1/" in "".join(output), "".join(output)
+        second = start(repo, "dvc", "repro", "train@tiny-42")
         second_output = second.communicate(timeout=60)[0]
         assert second.returncode != 0, second_output
         assert re.search(DVC_LOCK_MESSAGE, second_output), second_output
@@ -49,11 +49,11 @@ def test_two_dvc_repro_at_once_one_is_refused_and_nothing_is_corrupted(tmp_path)
             os.killpg(first.pid, signal.SIGINT)  # Ctrl-C in a terminal reaches the whole process group
         output.append(first.communicate(timeout=60)[0])
     assert first.returncode != 0 and "train: interrupted; no partial output was kept" in "".join(output)
-    assert not (repo / "data/models/tiny.npz").exists() and temporaries(repo / "data") == []
+    assert not (repo / "data/models/tiny-42.npz").exists() and temporaries(repo / "data") == []
     assert cache_is_intact(repo)
 
     (repo / "params.yaml").write_text(params_text(tiny_params()))
-    third = sh(repo, "dvc", "repro", "train@tiny")
-    assert "Stage 'prepare' didn't change, skipping" in third and "Running stage 'train@tiny'" in third
-    assert "Data and pipelines are up to date" in sh(repo, "dvc", "status", "train@tiny")
+    third = sh(repo, "dvc", "repro", "train@tiny-42")
+    assert "Stage 'prepare' didn't change, skipping" in third and "Running stage 'train@tiny-42'" in third
+    assert "Data and pipelines are up to date" in sh(repo, "dvc", "status", "train@tiny-42")
     assert cache_is_intact(repo)

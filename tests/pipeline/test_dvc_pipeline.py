@@ -28,7 +28,7 @@ def repo(tmp_path_factory) -> Path:
     copy_project(repo)
     params = small_params()
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    retarget_overlay_plots(repo, list(params["architectures"]))
+    retarget_overlay_plots(repo, [f"{name}-42" for name in params["architectures"]])
     sh(repo, "git", "init", "-q")
     identity = ("-c", "user.name=t", "-c", "user.email=t@t")
     sh(repo, "git", *identity, "commit", "-q", "--allow-empty", "-m", "init")
@@ -44,16 +44,16 @@ def ran_stages(output: str) -> set[str]:
 def test_repro_runs_everything_then_nothing(repo):
     # A first repro runs every stage after fetch; a second finds everything up to date.
     first = ran_stages(sh(repo, "dvc", "repro"))
-    assert {"prepare", "train@tiny", "train@small", "evaluate@tiny", "evaluate@small"} <= first
+    assert {"prepare", "train@tiny-42", "train@small-42", "evaluate@tiny-42", "evaluate@small-42"} <= first
     assert ran_stages(sh(repo, "dvc", "repro")) == set()
     metrics = sh(repo, "dvc", "metrics", "show", "--json")
-    assert "reports/metrics/tiny.json" in metrics and "reports/metrics/small.json" in metrics
+    assert "reports/metrics/tiny-42.json" in metrics and "reports/metrics/small-42.json" in metrics
 
 
 def test_forced_rerun_is_byte_identical(repo):
     # `dvc repro --force` rewrites identical bytes, so `dvc status` stays clean afterwards.
     sh(repo, "dvc", "repro")
-    sh(repo, "dvc", "repro", "--force", "--single-item", "train@tiny", "evaluate@tiny")
+    sh(repo, "dvc", "repro", "--force", "--single-item", "train@tiny-42", "evaluate@tiny-42")
     assert "up to date" in sh(repo, "dvc", "status")
 
 
@@ -62,18 +62,18 @@ def test_changing_one_architecture_reruns_only_it_and_switching_back_uses_the_ru
     # restoring the old value checks the old results out of the run-cache instead of retraining.
     sh(repo, "dvc", "repro")
     original = (repo / "params.yaml").read_text()
-    old_metrics = (repo / "reports/metrics/small.json").read_text()
+    old_metrics = (repo / "reports/metrics/small-42.json").read_text()
     params = yaml.safe_load(original)
     params["architectures"]["small"]["hidden_sizes"] = [20, 10]
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     changed = ran_stages(sh(repo, "dvc", "repro"))
-    assert {"train@small", "evaluate@small"} <= changed
-    assert not changed & {"prepare", "train@tiny", "evaluate@tiny"}
+    assert {"train@small-42", "evaluate@small-42"} <= changed
+    assert not changed & {"prepare", "train@tiny-42", "evaluate@tiny-42"}
 
     (repo / "params.yaml").write_text(original)
     output = sh(repo, "dvc", "repro")
-    assert "Stage 'train@small' is cached - skipping run" in output
-    assert (repo / "reports/metrics/small.json").read_text() == old_metrics
+    assert "Stage 'train@small-42' is cached - skipping run" in output
+    assert (repo / "reports/metrics/small-42.json").read_text() == old_metrics
     assert json.loads(old_metrics)["accuracy"] > 0.5
 
 
@@ -86,10 +86,10 @@ def test_experiment_changes_show_in_exp_show_metrics_diff_and_plots(repo):
     experiments = json.loads(sh(repo, "dvc", "exp", "show", "--json"))
     assert "slower" in json.dumps(experiments) and "0.02" in json.dumps(experiments)
     diff = json.loads(sh(repo, "dvc", "metrics", "diff", "--json"))
-    assert "reports/metrics/tiny.json" in diff and "accuracy" in diff["reports/metrics/tiny.json"]
+    assert "reports/metrics/tiny-42.json" in diff and "accuracy" in diff["reports/metrics/tiny-42.json"]
     assert "learning_rate: 0.02" in (repo / "params.yaml").read_text()  # block style kept
     sh(repo, "dvc", "plots", "show", "--out", "plots_html")
     page = (repo / "plots_html" / "index.html").read_text()
-    for title in ("tiny: training loss per epoch", "tiny: confusion matrix", "Test accuracy per epoch"):
+    for title in ("tiny-42: training loss per epoch", "tiny-42: confusion matrix", "Test accuracy per epoch"):
         assert title in page
     assert "reports_figures_curves_tiny_png" in page  # the report's PNGs as image plots

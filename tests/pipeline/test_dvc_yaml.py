@@ -12,12 +12,14 @@ from tests.support import PROJECT
 
 DVC = yaml.safe_load((PROJECT / "dvc.yaml").read_text())
 PARAMS = yaml.safe_load((PROJECT / "params.yaml").read_text())
-STAGES = {name: stage.get("do", stage) for name, stage in DVC["stages"].items()}
+STAGES = DVC["stages"]
 
 
 def test_overlay_plots_list_every_architecture():
     # Top-level plots cannot use foreach: each overlay must name every architecture's history.
-    expected = {f"reports/history/{name}.csv" for name in PARAMS["architectures"]}
+    expected = {
+        f"reports/history/{name}-{seed}.csv" for name in PARAMS["architectures"] for seed in PARAMS["seeds"]
+    }
     for plot in DVC["plots"]:
         ((name, definition),) = plot.items()
         assert set(definition["y"]) == expected, f"plot {name!r}: list exactly {sorted(expected)}"
@@ -26,9 +28,10 @@ def test_overlay_plots_list_every_architecture():
 def test_each_stage_declares_the_params_it_reads():
     # A stage reading an undeclared key would silently reuse stale results (DVC_NOTES).
     assert STAGES["prepare"]["params"] == ["prepare"]
-    assert STAGES["train"]["params"] == ["train", "architectures.${key}", "prepare.validation_size"]
+    # train's seed comes from its command (one item per seed), so adding a seed reruns no other item.
+    assert STAGES["train"]["params"] == ["train", "architectures.${item.arch}", "prepare.validation_size"]
     assert "params" not in STAGES["evaluate"]  # the model file carries everything it needs
-    assert set(STAGES["report"]["params"]) == {"prepare", "train", "architectures"}
+    assert set(STAGES["report"]["params"]) == {"prepare", "train", "architectures", "seeds"}
 
 
 def _module_file(module: str) -> str:
@@ -90,7 +93,7 @@ def test_every_path_in_a_command_is_declared():
         assert not undeclared, f"{name}: declare {undeclared} in dvc.yaml"
 
 
-def test_foreach_expands_over_the_architectures():
-    # train and evaluate run once per architecture key in params.yaml.
+def test_matrix_expands_over_architectures_and_seeds():
+    # train and evaluate run once per (architecture, seed) pair of params.yaml.
     for name in ("train", "evaluate"):
-        assert DVC["stages"][name]["foreach"] == "${architectures}"
+        assert DVC["stages"][name]["matrix"] == {"arch": "${architectures}", "seed": "${seeds}"}

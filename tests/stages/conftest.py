@@ -18,7 +18,7 @@ from tests.support.synthetic import make_workspace
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory) -> Path:
-    """A workspace where prepare, train@tiny, evaluate@tiny and report have all run once."""
+    """A workspace where prepare, train@tiny-42, evaluate@tiny-42 and report have all run once."""
     root = make_workspace(tmp_path_factory.mktemp("built"), tiny_params())
     with contextlib.chdir(root):
         for stage in ("prepare", "train", "evaluate", "report"):
@@ -30,13 +30,13 @@ def built(tmp_path_factory) -> Path:
 def workspace(built, tmp_path, monkeypatch) -> Path:
     """A private copy of the built workspace, as the current folder.
 
-    Its params (another seed) and model (other weights) differ from those that made its outputs,
+    Its params (another learning rate) and model (other weights) differ from those that made its outputs,
     so a rerun that got as far as replacing an output would change its bytes, and snapshots tell.
     """
     root = tmp_path / "workspace"
     shutil.copytree(built, root)
-    (root / "params.yaml").write_text(params_text(tiny_params(seed=7)))
-    mlp.save_model(mlp.MLP([784, 16, 10], np.random.default_rng(7)), root / "data/models/tiny.npz")
+    (root / "params.yaml").write_text(params_text(tiny_params(learning_rate=0.05)))
+    mlp.save_model(mlp.MLP([784, 16, 10], np.random.default_rng(7)), root / "data/models/tiny-42.npz")
     monkeypatch.chdir(root)
     return root
 

@@ -22,22 +22,23 @@ def test_stage_writes_metrics_predictions_and_report(fresh):
     # evaluate writes the test metrics, one prediction per test image with its probability, and the
     # classification report; the predictions agree with the model and the metrics.
     run_pipeline()
-    metrics = json.loads((fresh / "reports/metrics/tiny.json").read_text())
+    metrics = json.loads((fresh / "reports/metrics/tiny-42.json").read_text())
     assert {"accuracy", "loss", "macro_f1", "weighted_f1", "per_class", "n_samples"} <= set(metrics)
+    assert metrics["accuracy_low"] < metrics["accuracy"] <= metrics["accuracy_high"] <= 1
     assert set(metrics["per_class"]) == {str(label) for label in range(10)}
     assert metrics["accuracy"] > 0.8  # the synthetic classes are easy
-    with open(fresh / "reports/predictions/tiny.csv", newline="") as handle:
+    with open(fresh / "reports/predictions/tiny-42.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == ["actual", "predicted", "probability"] and len(rows) == 80
     X_test, y_test = load_split("data/prepared", "test")
-    model, _ = mlp.load_model("data/models/tiny.npz")
+    model, _ = mlp.load_model("data/models/tiny-42.npz")
     probabilities = model.predict_proba(X_test)
     assert [int(row["actual"]) for row in rows] == y_test.tolist()
     assert [int(row["predicted"]) for row in rows] == model.predict(X_test).tolist()
     shown = [float(row["probability"]) for row in rows]
     np.testing.assert_allclose(shown, probabilities.max(axis=1), atol=1e-6)  # rounded to 6 decimals
     assert np.mean([row["actual"] == row["predicted"] for row in rows]) == metrics["accuracy"]
-    assert "precision" in (fresh / "reports/classification/tiny.txt").read_text()
+    assert "precision" in (fresh / "reports/classification/tiny-42.txt").read_text()
 
 
 def test_metrics_files_share_one_schema(tmp_path, monkeypatch):
@@ -46,7 +47,9 @@ def test_metrics_files_share_one_schema(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     run_pipeline("tiny")
     run_pipeline("small")
-    keys = [set(json.loads((tmp_path / f"reports/metrics/{a}.json").read_text())) for a in ("tiny", "small")]
+    keys = [
+        set(json.loads((tmp_path / f"reports/metrics/{a}-42.json").read_text())) for a in ("tiny", "small")
+    ]
     assert keys[0] == keys[1]
 
 
@@ -113,10 +116,10 @@ MODEL_CASES = {
 @pytest.mark.parametrize(("kind", "expected"), MODEL_CASES.items(), ids=MODEL_CASES.keys())
 def test_a_damaged_or_tampered_model_is_refused_without_running_its_code(workspace, capsys, kind, expected):
     # A bad model is refused naming it and its rebuild, running none of its code; earlier outputs kept.
-    _damage_model(workspace / "data/models/tiny.npz", kind)
+    _damage_model(workspace / "data/models/tiny-42.npz", kind)
     before = snapshot(workspace)
     UNPICKLED.clear()
     message = failing_stage("evaluate", capsys)
-    assert message.startswith("evaluate: error: data/models/tiny.npz: ") and expected in message
-    assert "rebuild it with `dvc repro --force train@tiny`" in message
+    assert message.startswith("evaluate: error: data/models/tiny-42.npz: ") and expected in message
+    assert "rebuild it with `dvc repro --force train@tiny-42`" in message
     assert snapshot(workspace) == before and UNPICKLED == []

@@ -18,22 +18,22 @@ from tests.support.stages import (
 )
 from tests.support.synthetic import make_workspace
 
-TIMING = "reports/timing/tiny.json"
+TIMING = "reports/timing/tiny-42.json"
 
 
 def test_stage_writes_every_declared_output(fresh):
     # train writes the model, the per-epoch history, its metrics and the training time.
     run_stage_in_process("prepare")
     run_stage_in_process("train")
-    history = (fresh / "reports/history/tiny.csv").read_text().splitlines()
+    history = (fresh / "reports/history/tiny-42.csv").read_text().splitlines()
     assert history[0] == "epoch,learning_rate,loss,train_loss,train_accuracy,test_loss,test_accuracy"
     assert len(history) == 1 + 3
-    metrics = json.loads((fresh / "reports/train/tiny.json").read_text())
+    metrics = json.loads((fresh / "reports/train/tiny-42.json").read_text())
     assert set(metrics) == {"epochs", "n_parameters", "train_loss", "train_accuracy", "selected_epoch"}
     assert metrics["selected_epoch"] == 3  # no validation set: the last epoch is kept
     timing = json.loads((fresh / TIMING).read_text())
     assert set(timing) == {"train_seconds"} and timing["train_seconds"] >= 0
-    assert (fresh / "data/models/tiny.npz").stat().st_size > 0
+    assert (fresh / "data/models/tiny-42.npz").stat().st_size > 0
 
 
 def test_training_is_bit_reproducible(fresh):
@@ -55,10 +55,10 @@ def test_validation_set_selects_the_epoch_and_augmentation_runs(tmp_path, monkey
     make_workspace(tmp_path, params)
     monkeypatch.chdir(tmp_path)
     run_pipeline()
-    rows = (tmp_path / "reports/history/tiny.csv").read_text().splitlines()
+    rows = (tmp_path / "reports/history/tiny-42.csv").read_text().splitlines()
     assert rows[0].split(",")[-4:] == ["val_loss", "val_accuracy", "test_loss", "test_accuracy"]
     val_accuracy = [float(row.split(",")[-3]) for row in rows[1:]]
-    selected = json.loads((tmp_path / "reports/train/tiny.json").read_text())["selected_epoch"]
+    selected = json.loads((tmp_path / "reports/train/tiny-42.json").read_text())["selected_epoch"]
     assert val_accuracy[selected - 1] == max(val_accuracy)
     assert len(load_split("data/prepared", "val")[1]) == 60
 
@@ -68,7 +68,7 @@ def test_a_stale_validation_file_is_not_used(fresh):
     run_stage_in_process("prepare")
     shutil.copy(fresh / "data/prepared/train.npz", fresh / "data/prepared/val.npz")
     run_stage_in_process("train")
-    assert "val_accuracy" not in (fresh / "reports/history/tiny.csv").read_text()
+    assert "val_accuracy" not in (fresh / "reports/history/tiny-42.csv").read_text()
 
 
 @pytest.mark.parametrize(

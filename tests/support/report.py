@@ -23,9 +23,10 @@ N_TRAIN, N_TEST, EPOCHS = 40, 30, 3
 SECONDS = 12.5  # every architecture's training time
 
 
-def build_project(root: Path, names: Sequence[str]) -> None:
-    """Write every input of the report stage for architectures `names` into `root`, as the earlier
-    stages would (evaluate itself writes the metrics, predictions and classification reports)."""
+def build_project(root: Path, names: Sequence[str], seeds: Sequence[int] = (42,)) -> None:
+    """Write every input of the report stage for architectures `names` and `seeds` into `root`, as
+    the earlier stages would (evaluate itself writes the metrics, predictions and classification
+    reports). Each run gets other random weights, so the runs' accuracies differ."""
     rng = np.random.default_rng(0)
     X_train, y_train = rng.random((N_TRAIN, 784), dtype=np.float32), np.arange(N_TRAIN) % 10
     X_test, y_test = rng.random((N_TEST, 784), dtype=np.float32), rng.integers(0, 10, N_TEST)
@@ -34,11 +35,14 @@ def build_project(root: Path, names: Sequence[str]) -> None:
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())
     params["train"]["epochs"] = EPOCHS
     params["architectures"] = {name: {"hidden_sizes": [8]} for name in names}
+    params["seeds"] = list(seeds)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (root / "data/models").mkdir(parents=True)
-    for i, name in enumerate(names):
+    runs = [(name, seed) for name in names for seed in seeds]
+    for i, (arch, seed) in enumerate(runs):
+        name = f"{arch}-{seed}"
         model = mlp.MLP([784, 8, 10], np.random.default_rng(i))
-        mlp.save_model(model, root / f"data/models/{name}.npz", metadata={"architecture": name})
+        mlp.save_model(model, root / f"data/models/{name}.npz", metadata={"architecture": arch})
         losses = {"loss": 2.3, "train_loss": 2.2, "test_loss": 2.4}
         history = [
             {
@@ -60,7 +64,7 @@ def build_project(root: Path, names: Sequence[str]) -> None:
         write_json(root / f"reports/train/{name}.json", train)
         write_json(root / f"reports/timing/{name}.json", {"train_seconds": SECONDS})
         with contextlib.chdir(root):
-            run_stage_in_process("evaluate", arch=name)
+            run_stage_in_process("evaluate", arch=arch, seed=seed)
 
 
 def png_size(path: Path) -> tuple[int, int]:

@@ -29,18 +29,25 @@ MODULES: dict[str, ModuleType] = {
 }
 
 
-def stage_args(stage: str, arch: str = "tiny") -> list[str]:
-    """The arguments dvc.yaml's `cmd` gives `python -m stages.STAGE`, for architecture `arch`."""
+SEED = 42  # the project's default seed, which the tests' params keep
+
+
+def stage_args(stage: str, arch: str = "tiny", seed: int = SEED) -> list[str]:
+    """The arguments dvc.yaml's `cmd` gives `python -m stages.STAGE` for the item ARCH-SEED."""
     definition = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"][stage]
-    command = definition.get("do", definition)["cmd"].replace("${key}", arch)
+    command = definition["cmd"]
+    for name, value in {"${item.arch}": arch, "${item.seed}": str(seed), "${key}": f"{arch}-{seed}"}.items():
+        command = command.replace(name, value)
     words = shlex.split(command)
     assert words[:3] == ["python", "-m", f"stages.{stage}"], command
     return words[3:]
 
 
-def run_stage_in_process(stage: str, args: list[str] | None = None, arch: str = "tiny") -> None:
+def run_stage_in_process(
+    stage: str, args: list[str] | None = None, arch: str = "tiny", seed: int = SEED
+) -> None:
     """Run a stage as `python -m stages.STAGE ARGS` would (default ARGS: dvc.yaml's), in this process."""
-    run_stage(MODULES[stage].main, stage, stage_args(stage, arch) if args is None else args)
+    run_stage(MODULES[stage].main, stage, stage_args(stage, arch, seed) if args is None else args)
 
 
 def run_pipeline(arch: str = "tiny") -> None:

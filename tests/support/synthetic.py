@@ -71,7 +71,8 @@ def copy_project(destination: Path) -> None:
 
 
 def retarget_overlay_plots(project: Path, names: list[str]) -> None:
-    """Point dvc.yaml's cross-architecture plots at `names`, as a user adding architectures would."""
+    """Point dvc.yaml's cross-architecture plots at the runs `names` (ARCH-SEED), as a user
+    adding architectures would."""
     path = project / "dvc.yaml"
     pipeline = yaml.safe_load(path.read_text())
     for plot in pipeline["plots"]:

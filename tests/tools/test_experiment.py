@@ -31,6 +31,14 @@ def test_full_mnist_experiment_is_valid_and_replaces_the_architectures(project):
     assert params["train"] == base["train"]
 
 
+def test_seed_study_changes_only_the_seeds(project):
+    # The seed study trains params.yaml's recipe unchanged with five seeds, the first being today's.
+    base = yaml.safe_load((project / "params.yaml").read_text())
+    params = experiment_params("seed-study")
+    assert params["seeds"][0] == base["seeds"][0] and len(params["seeds"]) == 5
+    assert overrides(base, params) == ["seeds=[42,43,44,45,46]"]
+
+
 def test_overrides_add_change_and_delete_keys():
     # Changed leaves become key=value, new keys +key=value (flow style), removed keys ~key.
     base = {"prepare": {"subset": 10000, "split": "notebook"}, "architectures": {"a": {"hidden_sizes": [8]}}}
@@ -60,7 +68,8 @@ def test_dry_run_prints_the_dvc_command(project, capsys):
 def test_unknown_or_invalid_experiments_are_clear_errors(project, capsys):
     # A missing experiment lists the known ones; invalid values are named like params.yaml's.
     with pytest.raises(
-        StageError, match=r"experiments/nope.yaml not found; known experiments: \['full-mnist'\]"
+        StageError,
+        match=r"experiments/nope.yaml not found; known experiments: \['full-mnist', 'seed-study'\]",
     ):
         experiment_params("nope")
     (project / "experiments/bad.yaml").write_text("train:\n  learnig_rate: 0.1\n")

@@ -81,6 +81,12 @@ def test_unreadable_params_file(tmp_path, text, message):
         (lambda p: p["architectures"].update(wide={"hidden_sizes": [0]}), "positive integers only"),
         (lambda p: p["architectures"].update(wide={"hidden_sizes": [12.5]}), "positive integers only"),
         (lambda p: p["architectures"].update(wide={"hidden_sizes": ["128"]}), "positive integers only"),
+        (lambda p: p.update(seeds=42), "seeds: must be a non-empty list of seeds"),
+        (lambda p: p.update(seeds=[]), "seeds: must be a non-empty list of seeds"),
+        (lambda p: p.update(seeds=[1, -2]), "seeds: each seed must be at least 0"),
+        (lambda p: p.update(seeds=[7, 7]), "seeds: holds a seed twice: [7, 7]"),
+        (lambda p: p.pop("seeds"), "seeds: missing section"),
+        (lambda p: p["train"].update(seed=1), "train.seed: unknown key"),
         (lambda p: p["architectures"].update(wide={}), "architectures.wide.hidden_sizes: missing"),
         (lambda p: p["architectures"].update({"../evil": {"hidden_sizes": [8]}}), "is used in file names"),
         (lambda p: p["architectures"]["deep"].update(learnig_rate=1), "did you mean 'learning_rate'"),
@@ -130,3 +136,10 @@ def test_params_written_by_yaml_dump_round_trip(params, tmp_path):
     loaded = load_params(path)
     path.write_text(yaml.safe_dump(loaded))
     assert load_params(path) == loaded == params
+
+
+def test_a_run_seed_must_be_one_of_params_seeds(params):
+    # A run trained with a seed params.yaml does not list would leave a record that lies.
+    assert architecture_settings(params, "deep", params["seeds"][0])["seed"] == params["seeds"][0]
+    with pytest.raises(ParamsError, match="seed 7 is not among params.yaml's seeds"):
+        architecture_settings(params, "deep", 7)

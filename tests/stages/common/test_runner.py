@@ -144,7 +144,7 @@ def test_interrupted_stage_exits_128_plus_signal_and_changes_nothing(
     # (SIGTERM during fetch: tests/stages/test_fetch.py::test_sigterm_exits_143_and_leaves_nothing.)
     env = dict(child_env)
     if moment == "training":  # long enough that the signal always lands mid-training
-        (workspace / "params.yaml").write_text(params_text(tiny_params(seed=7, epochs=100000)))
+        (workspace / "params.yaml").write_text(params_text(tiny_params(learning_rate=0.05, epochs=100000)))
     if moment == "writing":
         env["RELIABILITY_PAUSE_AT_FSYNC"] = {"train": "4", "evaluate": "3"}[stage]  # all its outputs
     before = snapshot(workspace)
@@ -158,7 +158,7 @@ def test_interrupted_stage_exits_128_plus_signal_and_changes_nothing(
                 connection, _ = listener.accept()  # the first mirror request is now waiting
                 held.enter_context(connection)  # open and silent until the end
             else:
-                child.wait_for("paused before rename" if moment == "writing" else "train@tiny epoch 1/")
+                child.wait_for("paused before rename" if moment == "writing" else "train@tiny-42 epoch 1/")
             child.process.send_signal(signum)
         finally:
             code, err = child.finish()
@@ -221,11 +221,11 @@ def fill_disk(monkeypatch, at_file: int, room: int) -> None:
 
 DISK_FULL_CASES = [
     # stage, the file being written when the disk fills (its order among the stage's writes), bytes it got
-    ("train", "data/models/tiny.npz", 1, 0),
-    ("train", "data/models/tiny.npz", 1, 20000),
-    ("train", "reports/train/tiny.json", 3, 10),
-    ("evaluate", "reports/metrics/tiny.json", 1, 100),
-    ("evaluate", "reports/predictions/tiny.csv", 2, 50),
+    ("train", "data/models/tiny-42.npz", 1, 0),
+    ("train", "data/models/tiny-42.npz", 1, 20000),
+    ("train", "reports/train/tiny-42.json", 3, 10),
+    ("evaluate", "reports/metrics/tiny-42.json", 1, 100),
+    ("evaluate", "reports/predictions/tiny-42.csv", 2, 50),
     ("report", "reports/figures/samples.png", 1, 3000),
     ("report", "reports/figures/weights_tiny.png", 10, 0),
 ]
@@ -251,7 +251,7 @@ def test_real_full_disk_while_saving_the_model(workspace, capsys, mount_tmpfs):
     before = snapshot(workspace)
     mount_tmpfs(workspace / "data/models", "size=32k")
     message = failing_stage("train", capsys)
-    assert "cannot write data/models/tiny.npz: No space left on device; free some disk space" in message
+    assert "cannot write data/models/tiny-42.npz: No space left on device; free some disk space" in message
     assert list((workspace / "data/models").iterdir()) == []
     subprocess.run(["umount", str(workspace / "data/models")], check=True)
     assert snapshot(workspace) == before
@@ -276,41 +276,41 @@ UNWRITABLE_CASES = [
     # stage, the argument to redirect into the unwritable folder, how it is unwritable, expected message
     (
         "train",
-        "data/models/tiny.npz",
+        "data/models/tiny-42.npz",
         _file_in_the_way,
-        "cannot write blocked/tiny.npz: File exists; "
+        "cannot write blocked/tiny-42.npz: File exists; "
         "a file stands where its folder should be; move that file away",
     ),
     (
         "train",
-        "data/models/tiny.npz",
+        "data/models/tiny-42.npz",
         _read_only_mount,
-        "cannot write blocked/tiny.npz: Read-only file system; remount it read-write",
+        "cannot write blocked/tiny-42.npz: Read-only file system; remount it read-write",
     ),
     (
         "train",
-        "data/models/tiny.npz",
+        "data/models/tiny-42.npz",
         _no_permission,
-        "cannot write blocked/tiny.npz: Permission denied; make its folder writable",
+        "cannot write blocked/tiny-42.npz: Permission denied; make its folder writable",
     ),
     (
         "evaluate",
-        "reports/metrics/tiny.json",
+        "reports/metrics/tiny-42.json",
         _file_in_the_way,
-        "cannot write blocked/tiny.json: File exists; "
+        "cannot write blocked/tiny-42.json: File exists; "
         "a file stands where its folder should be; move that file",
     ),
     (
         "evaluate",
-        "reports/metrics/tiny.json",
+        "reports/metrics/tiny-42.json",
         _read_only_mount,
-        "cannot write blocked/tiny.json: Read-only file system; remount it read-write",
+        "cannot write blocked/tiny-42.json: Read-only file system; remount it read-write",
     ),
     (
         "evaluate",
-        "reports/metrics/tiny.json",
+        "reports/metrics/tiny-42.json",
         _no_permission,
-        "cannot write blocked/tiny.json: Permission denied; make its folder writable",
+        "cannot write blocked/tiny-42.json: Permission denied; make its folder writable",
     ),
 ]
 

@@ -66,15 +66,21 @@ FIGURE_CASES = [
     ),
     pytest.param(
         lambda p: figures.plot_comparison(
-            ["s", "m", "d"], [0.9, 0.95, 1.0], [101770, 109386, 242762], [3.5, 12.0, 9.0], p
+            ["s", "m", "d"],
+            [[(0.9595, 0.950, 0.967)], [(0.9610, 0.952, 0.968)], [(0.9630, 0.954, 0.970)]],
+            [101770, 109386, 242762],
+            [3.5, 12.0, 9.0],
+            p,
         ),
         (600, 500),
         id="comparison-3",
     ),
     pytest.param(
-        lambda p: figures.plot_comparison(list("abcde"), [0.5] * 5, [10] * 5, [1.0] * 5, p),
+        lambda p: figures.plot_comparison(
+            list("abcde"), [[(0.5 + 0.01 * s, 0.45, 0.6) for s in range(5)]] * 5, [10] * 5, [1.0] * 5, p
+        ),
         (900, 500),
-        id="comparison-5",
+        id="comparison-5-by-5-seeds",
     ),
     pytest.param(
         lambda p: figures.plot_per_class_f1({"a": CURVE.tolist() * 2, "b": (CURVE**2).tolist() * 2}, p),

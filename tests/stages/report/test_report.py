@@ -65,15 +65,19 @@ def test_report_covers_any_number_of_architectures(built, request):
     for path in figure_folder.iterdir():
         png_size(path)
     readme = (built.root / "reports/README.md").read_text()
-    metrics_table = readme.split("## Metrics")[1].split("## Parameters")[0]
-    rows = re.findall(r"^\| ([\w\\-]+) \| 0\.\d{4} \| ", metrics_table, re.MULTILINE)
+    metrics_table = readme.split("## Metrics")[1].split("## Comparison")[0]
+    rows = re.findall(
+        r"^\| ([\w\\-]+) \| [01]\.\d{4} \([01]\.\d{4}–[01]\.\d{4}\) \| ", metrics_table, re.MULTILINE
+    )
     assert [row.replace("\\", "") for row in rows] == built.names
     page = (built.root / "reports/index.html").read_text()
     sections = re.findall(r'<h2 id="section-\d+">Architecture (.+?)</h2>', page)
     assert sections == built.names
     summary = built.stdout.strip().splitlines()
     assert len(summary) == 1
-    assert summary[0].startswith(f"report: {len(built.names)} architecture(s), {len(expected)} figures")
+    assert summary[0].startswith(
+        f"report: {len(built.names)} architecture(s) x 1 seed(s), {len(expected)} figures"
+    )
 
 
 def test_html_page_is_self_contained(five):
@@ -125,7 +129,8 @@ def test_rerun_is_byte_identical_and_drops_stale_figures(solo, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    ("missing", "stage"), [(str(source.path), source.stage) for source in sources(FOLDERS, "deep").values()]
+    ("missing", "stage"),
+    [(str(source.path), source.stage) for source in sources(FOLDERS, "deep-42").values()],
 )
 def test_missing_input_names_the_file_and_its_stage(missing, stage, tmp_path, monkeypatch):
     # Protects: a missing input stops the stage before any output, naming the file and the `dvc repro` to run.
@@ -141,38 +146,38 @@ def test_missing_input_names_the_file_and_its_stage(missing, stage, tmp_path, mo
 def test_missing_inputs_are_listed_together_and_exit_1(tmp_path, monkeypatch, capsys):
     # Protects: several missing files are reported at once, through run_stage, with exit status 1.
     build_project(tmp_path, ["shallow", "deep"])
-    (tmp_path / "data/models/shallow.npz").unlink()
-    (tmp_path / "reports/metrics/deep.json").unlink()
+    (tmp_path / "data/models/shallow-42.npz").unlink()
+    (tmp_path / "reports/metrics/deep-42.json").unlink()
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exited:
         run_stage(report.main, "report", ARGS)
     assert exited.value.code == 1
     error = capsys.readouterr().err
     assert error.startswith("report: error: 2 inputs are missing")
-    assert "data/models/shallow.npz (run `dvc repro train@shallow`)" in error
-    assert "reports/metrics/deep.json (run `dvc repro evaluate@deep`)" in error
+    assert "data/models/shallow-42.npz (run `dvc repro train@shallow-42`)" in error
+    assert "reports/metrics/deep-42.json (run `dvc repro evaluate@deep-42`)" in error
 
 
 def _break_metrics_json(root: Path) -> None:
-    (root / "reports/metrics/deep.json").write_text("{not json")
+    (root / "reports/metrics/deep-42.json").write_text("{not json")
 
 
 def _drop_macro_f1(root: Path) -> None:
-    path = root / "reports/metrics/deep.json"
+    path = root / "reports/metrics/deep-42.json"
     metrics = json.loads(path.read_text())
     del metrics["macro_f1"]
     path.write_text(json.dumps(metrics))
 
 
 def _drop_per_class(root: Path) -> None:
-    path = root / "reports/metrics/deep.json"
+    path = root / "reports/metrics/deep-42.json"
     metrics = json.loads(path.read_text())
     del metrics["per_class"]["7"]
     path.write_text(json.dumps(metrics))
 
 
 def _predictions_of_other_data(root: Path) -> None:
-    path = root / "reports/predictions/deep.csv"
+    path = root / "reports/predictions/deep-42.csv"
     header, first, *rest = path.read_text().splitlines()
     actual, predicted, probability = first.split(",")
     other = f"{(int(actual) + 1) % 10},{predicted},{probability}"
@@ -180,30 +185,30 @@ def _predictions_of_other_data(root: Path) -> None:
 
 
 def _probability_above_one(root: Path) -> None:
-    path = root / "reports/predictions/deep.csv"
+    path = root / "reports/predictions/deep-42.csv"
     header, first, *rest = path.read_text().splitlines()
     path.write_text("\n".join([header, first.rsplit(",", 1)[0] + ",1.5", *rest]) + "\n")
 
 
 def _drop_history_column(root: Path) -> None:
-    (root / "reports/history/deep.csv").write_text("epoch,loss\n1,0.5\n")
+    (root / "reports/history/deep-42.csv").write_text("epoch,loss\n1,0.5\n")
 
 
 def _truncate_model(root: Path) -> None:
-    path = root / "data/models/deep.npz"
+    path = root / "data/models/deep-42.npz"
     path.write_bytes(path.read_bytes()[:100])
 
 
 @pytest.mark.parametrize(
     ("damage", "named"),
     [
-        (_break_metrics_json, "reports/metrics/deep.json is not valid JSON"),
-        (_drop_macro_f1, "reports/metrics/deep.json lacks numbers for ['macro_f1']"),
-        (_drop_per_class, "reports/metrics/deep.json needs per_class scores"),
-        (_predictions_of_other_data, "reports/predictions/deep.csv does not match the prepared test set"),
-        (_probability_above_one, "reports/predictions/deep.csv holds probabilities outside [0, 1]"),
-        (_drop_history_column, "reports/history/deep.csv is not a table with columns"),
-        (_truncate_model, "data/models/deep.npz"),
+        (_break_metrics_json, "reports/metrics/deep-42.json is not valid JSON"),
+        (_drop_macro_f1, "reports/metrics/deep-42.json lacks numbers for ['macro_f1']"),
+        (_drop_per_class, "reports/metrics/deep-42.json needs per_class scores"),
+        (_predictions_of_other_data, "reports/predictions/deep-42.csv does not match the prepared test set"),
+        (_probability_above_one, "reports/predictions/deep-42.csv holds probabilities outside [0, 1]"),
+        (_drop_history_column, "reports/history/deep-42.csv is not a table with columns"),
+        (_truncate_model, "data/models/deep-42.npz"),
     ],
     ids=["json", "key", "per-class", "other-data", "probability", "history", "model"],
 )
@@ -216,4 +221,20 @@ def test_broken_input_names_the_file_and_the_rebuild(damage, named, tmp_path, mo
         report.main(ARGS)
     message = str(raised.value)
     assert message.startswith(named)
-    assert re.search(r"`dvc repro --force (train|evaluate)@deep`$", message)
+    assert re.search(r"`dvc repro --force (train|evaluate)@deep-42`$", message)
+
+
+def test_several_seeds_add_their_spread_and_its_test(tmp_path, monkeypatch):
+    # Protects: with several seeds the page shows each seed's accuracy, mean ± std and the rank-sum
+    # tests, while the figures and paired tests use the first seed's runs.
+    build_project(tmp_path, ["wide", "narrow"], seeds=[3, 1, 2])
+    monkeypatch.chdir(tmp_path)
+    report.main(ARGS)
+    readme = (tmp_path / "reports/README.md").read_text().replace("\\", "")
+    assert "mean ± std over seeds" in readme and "| seed 3 | seed 1 | seed 2 | mean ± std |" in readme
+    assert "p (rank-sum, exact)" in readme and "Over 3 seeds," in readme
+    assert "Seed 3's runs" in readme and "(seed 3)" in readme
+    assert sorted(path.name for path in (tmp_path / "reports/figures").glob("curves_*")) == [
+        "curves_narrow.png",
+        "curves_wide.png",
+    ]

@@ -3,17 +3,19 @@ pairwise comparison of architectures and the report's verdict sentence, against 
 
 from __future__ import annotations
 
+import itertools
 import math
 from statistics import NormalDist
 
 import numpy as np
 import pytest
 
-from stages.report.significance import (
+from stages.common.significance import (
     PairTest,
     compare_pairs,
     holm,
     mcnemar_exact,
+    rank_sum_exact,
     verdict,
     wilson_interval,
 )
@@ -259,3 +261,43 @@ def test_verdict_rejects_inconsistent_inputs(accuracies, tests, message):
     # Accuracies and pair tests from different runs cannot silently produce a headline.
     with pytest.raises(ValueError, match=message):
         verdict(accuracies, tests)
+
+
+# ---------------------------------------------------------------- rank-sum test over seeds
+
+
+def test_rank_sum_complete_separation_of_five_seeds_each():
+    # Five results above five others is the most extreme of C(10, 5) = 252 splits, at either end: p = 2/252.
+    assert rank_sum_exact([0.96, 0.961, 0.962, 0.963, 0.964], [0.95, 0.951, 0.952, 0.953, 0.954]) == 2 / 252
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [
+        ([0.9], [0.8], 1.0),  # one seed each: both orders are equally likely, nothing can be shown
+        ([0.9, 0.9], [0.9, 0.9], 1.0),  # all tied
+        ([1, 2, 3], [4, 5, 6], 2 / 20),
+        ([1, 4], [2, 3], 1.0),  # rank sums 5 and 5: the middle
+    ],
+)
+def test_rank_sum_small_cases_by_hand(first, second, expected):
+    # Small cases worked out by listing every split of the pooled results.
+    assert rank_sum_exact(first, second) == pytest.approx(expected)
+
+
+def test_rank_sum_agrees_with_brute_force_over_permutations():
+    # The p-value equals the share of all relabellings whose |rank sum - mean| is at least the observed one.
+    first, second = [3.0, 1.0, 4.0, 1.5], [5.0, 9.0, 2.0]
+    pooled = first + second
+    ranks = {value: rank for rank, value in enumerate(sorted(pooled), start=1)}
+    mean = len(first) * (len(pooled) + 1) / 2
+    observed = abs(sum(ranks[v] for v in first) - mean)
+    groups = list(itertools.combinations(pooled, len(first)))
+    expected = sum(abs(sum(ranks[v] for v in group) - mean) >= observed for group in groups) / len(groups)
+    assert rank_sum_exact(first, second) == pytest.approx(expected)
+
+
+def test_rank_sum_refuses_empty_groups():
+    # A comparison needs at least one result on each side.
+    with pytest.raises(ValueError, match="at least one result"):
+        rank_sum_exact([], [0.5])
