@@ -40,12 +40,13 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # works without the editable install
 import mlp
+from stages.common.mnist import N_CLASSES, N_FEATURES, N_TRAIN
 from stages.common.params import ParamsError, architecture_settings
 from stages.common.runner import StageError
 from stages.train import train_model
 from tools.experiment import experiment_params
 
-N_SAMPLES, N_FEATURES, N_CLASSES = 60_000, 784, 10
+N_SAMPLES = N_TRAIN
 DEFAULT_EXPERIMENT, DEFAULT_ARCH = "full-mnist", "wide"
 TARGET_RATIO = 1.5
 
@@ -160,7 +161,8 @@ def main() -> None:
     if args.repeats < 3:
         parser.error(f"--repeats must be at least 3, got {args.repeats}")
     try:
-        settings = architecture_settings(experiment_params(args.experiment), args.arch)
+        params = experiment_params(args.experiment)
+        settings = architecture_settings(params, args.arch) | {"seed": params["seeds"][0]}
     except (ParamsError, StageError) as error:
         parser.error(str(error))
     load_before = os.getloadavg()[0]

@@ -38,11 +38,12 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # works without the editable install
 import mlp
+from stages.common.mnist import N_CLASSES, N_FEATURES
 
 BATCH_SIZES = (32, 64, 128, 256)
 HIDDEN_SIZES = ([128, 64], [512, 512], [1024, 1024])
 THREADS = (1, 2)
-N_SAMPLES, N_FEATURES, N_CLASSES = 10_000, 784, 10
+N_SAMPLES = 10_000
 LEARNING_RATE, MOMENTUM = 0.05, 0.9
 
 

@@ -43,14 +43,14 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # works without the editable install
 import mlp
-from stages.common.mnist import parse_idx
+from stages.common.mnist import N_CLASSES, N_FEATURES, N_TRAIN, images_file, labels_file, parse_idx
 
-LAYER_SIZES = [784, 128, 64, 10]
+LAYER_SIZES = [N_FEATURES, 128, 64, N_CLASSES]
 LEARNING_RATE = 0.1
-N_SAMPLES = 60_000
+N_SAMPLES = N_TRAIN
 TARGET_RATIOS = {32: 3.0, 128: 1.8}  # ours / scikit-learn, by batch size
 BLAS_KEYS = ("internal_api", "version", "architecture", "threading_layer", "num_threads", "filepath")
-IMAGES_FILE, LABELS_FILE = "train-images-idx3-ubyte", "train-labels-idx1-ubyte"
+IMAGES_FILE, LABELS_FILE = images_file("train"), labels_file("train")
 
 
 def read_idx(folder: Path, name: str) -> np.ndarray:

@@ -21,10 +21,9 @@ from mlp.arrays import FloatArray, IntArray
 from stages.common.mnist import N_CLASSES
 from stages.common.output import write_csv, write_json, write_text
 from stages.common.prepared import TEST, load_split
+from stages.common.records import PREDICTION_COLUMNS
 from stages.common.runner import StageError, run_stage
 from stages.common.significance import wilson_interval
-
-PREDICTION_COLUMNS = ("actual", "predicted", "probability")
 
 
 def score(model: mlp.MLP, X: FloatArray, y: IntArray) -> tuple[dict[str, Any], IntArray]:
@@ -57,9 +56,13 @@ def score(model: mlp.MLP, X: FloatArray, y: IntArray) -> tuple[dict[str, Any], I
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    for name in ("item", "prepared", "model", "metrics", "predictions", "report"):
-        parser.add_argument(name)
+    parser = argparse.ArgumentParser(prog="python -m stages.evaluate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("item", help="the run's name, ARCH-SEED, as in evaluate@ARCH-SEED (for messages)")
+    parser.add_argument("prepared", help="prepare's folder, e.g. data/prepared")
+    parser.add_argument("model", help="the model file train wrote")
+    parser.add_argument("metrics", help="output: test metrics JSON")
+    parser.add_argument("predictions", help="output: one prediction per test image (CSV)")
+    parser.add_argument("report", help="output: scikit-learn's classification report (text)")
     args = parser.parse_args(argv)
 
     try:
@@ -75,7 +78,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     metrics, predicted = score(model, X_test, y_test)
     write_json(args.metrics, metrics)
     probability = model.predict_proba(X_test)[np.arange(len(predicted)), predicted]
-    rows = zip(y_test.tolist(), predicted.tolist(), probability.tolist(), strict=True)
+    # Nine significant digits give back the float32 probability exactly, so the report ranks
+    # confident mistakes as the model did (six decimals would tie many near 1).
+    shown = [f"{p:.9g}" for p in probability.tolist()]
+    rows = zip(y_test.tolist(), predicted.tolist(), shown, strict=True)
     write_csv(
         args.predictions,
         PREDICTION_COLUMNS,

@@ -190,7 +190,7 @@ def _failure_message(out_dir: Path, missing: list[str], names: list[str], failur
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Write the four verified MNIST IDX files.")
+    parser = argparse.ArgumentParser(prog="python -m stages.fetch", description=__doc__.split("\n\n")[0])
     parser.add_argument("out_dir", type=Path, help="folder for the decompressed IDX files, e.g. data/raw")
     args = parser.parse_args(argv)
     sources = fetch_mnist(args.out_dir, local_dir=os.environ.get("MNIST_DIR") or None)

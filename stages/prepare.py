@@ -64,7 +64,7 @@ def split_data(
 
 
 def scale(parts: dict[str, Split], scaling: str) -> dict[str, Scaled]:
-    """Flatten images to (n, 784) float32: pixels / 255, then optionally standardise.
+    """Flatten images to (n, N_FEATURES) float32: pixels / 255, then optionally standardise.
 
     Standardisation uses each pixel's mean and std from the training part only, so nothing
     about the test set leaks into training; constant pixels (std 0) are only centred.
@@ -83,7 +83,7 @@ def scale(parts: dict[str, Split], scaling: str) -> dict[str, Scaled]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m stages.prepare", description=__doc__.split("\n\n")[0])
     parser.add_argument("raw", help="folder with the four MNIST IDX files (fetch's output)")
     parser.add_argument("prepared", help="output folder for train.npz, test.npz [and val.npz]")
     args = parser.parse_args(argv)

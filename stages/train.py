@@ -23,7 +23,7 @@ from mlp.augment import random_shifts
 from stages.common.mnist import IMAGE_SIDE, N_CLASSES
 from stages.common.output import open_output, write_csv, write_json
 from stages.common.params import architecture_settings, load_params
-from stages.common.prepared import VALIDATION, load_split, splits
+from stages.common.prepared import TRAIN, VALIDATION, load_split, splits
 from stages.common.progress import EpochProgress
 from stages.common.runner import StageError, run_stage
 
@@ -78,21 +78,26 @@ def train_model(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("arch")
-    parser.add_argument("seed", type=int)
-    for name in ("prepared", "model", "history", "metrics", "timing"):
-        parser.add_argument(name)
+    parser = argparse.ArgumentParser(prog="python -m stages.train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("arch", help="an architecture of params.yaml")
+    parser.add_argument("seed", type=int, help="the seed of this run, one of params.yaml's seeds")
+    parser.add_argument("prepared", help="prepare's folder, e.g. data/prepared")
+    parser.add_argument("model", help="output: the model file (.npz)")
+    parser.add_argument("history", help="output: loss and accuracy per epoch (CSV)")
+    parser.add_argument("metrics", help="output: the kept epoch and its training loss and accuracy (JSON)")
+    parser.add_argument("timing", help="output: the training time (JSON)")
     args = parser.parse_args(argv)
 
     params = load_params()
-    settings = architecture_settings(params, args.arch, args.seed)
+    # The seed comes with the command (dvc.yaml's matrix over params.yaml's seeds), so adding a
+    # seed to params.yaml changes no other run's inputs.
+    settings = architecture_settings(params, args.arch) | {"seed": args.seed}
     item = f"{args.arch}-{args.seed}"  # the DVC stage item: train@ARCH-SEED
     # Evaluated every epoch in this order: train, [val], test (the history's column order).
     eval_sets = {
         split: load_split(args.prepared, split) for split in splits(params["prepare"]["validation_size"])
     }
-    X_train, y_train = eval_sets["train"]
+    X_train, y_train = eval_sets[TRAIN]
     started = time.perf_counter()
     model, result = train_model(X_train, y_train, eval_sets, settings, f"train@{item}")
     seconds = time.perf_counter() - started

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from stages.common.params import ParamsError, validate
-from stages.common.runner import StageError, run_stage
+from stages.common.runner import StageError
 
 REPLACED_WHOLE = ("architectures",)
 
@@ -69,7 +69,7 @@ def _hydra(value: Any) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.experiment", description=__doc__.splitlines()[0])
     parser.add_argument("name", help="an experiment in experiments/, e.g. full-mnist")
     parser.add_argument("--dry", action="store_true", help="print the dvc command instead of running it")
     parser.add_argument("--temp", action="store_true", help="run in a temporary folder (dvc exp run --temp)")
@@ -85,4 +85,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main, "experiment", all_or_nothing=False)
+    try:
+        main()
+    except (StageError, ParamsError) as error:
+        raise SystemExit(f"experiment: error: {error}") from None

@@ -19,7 +19,16 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
-from stages.common.mnist import IMAGE_SIDE, N_CLASSES, N_FEATURES, N_TEST, N_TRAIN, encode_idx
+from stages.common.mnist import (
+    IMAGE_SIDE,
+    N_CLASSES,
+    N_FEATURES,
+    N_TEST,
+    N_TRAIN,
+    encode_idx,
+    images_file,
+    labels_file,
+)
 
 USER_AGENT = "numpy-mlp-mnist-fetch/0.1 (urllib)"
 CHUNK_BYTES = 1 << 16
@@ -159,8 +168,8 @@ def openml_to_idx(data: npt.ArrayLike, target: npt.ArrayLike) -> dict[str, bytes
     labels = numbers.astype(np.uint8)
     split = N_TRAIN
     return {
-        "train-images-idx3-ubyte": encode_idx(images[:split]),
-        "train-labels-idx1-ubyte": encode_idx(labels[:split]),
-        "t10k-images-idx3-ubyte": encode_idx(images[split:]),
-        "t10k-labels-idx1-ubyte": encode_idx(labels[split:]),
+        images_file("train"): encode_idx(images[:split]),
+        labels_file("train"): encode_idx(labels[:split]),
+        images_file("t10k"): encode_idx(images[split:]),
+        labels_file("t10k"): encode_idx(labels[split:]),
     }

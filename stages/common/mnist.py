@@ -22,12 +22,24 @@ N_FEATURES = IMAGE_SIDE * IMAGE_SIDE  # one column per pixel once an image is fl
 N_CLASSES = 10
 N_TRAIN, N_TEST = 60_000, 10_000
 SPLITS = ("t10k", "train")
+
+
+def images_file(split: str) -> str:
+    """The name of a split's image file, e.g. train-images-idx3-ubyte (as MNIST ships it, unzipped)."""
+    return f"{split}-images-idx3-ubyte"
+
+
+def labels_file(split: str) -> str:
+    """The name of a split's label file, e.g. t10k-labels-idx1-ubyte."""
+    return f"{split}-labels-idx1-ubyte"
+
+
 # SHA-256 of each file's decompressed content, which every source (mirror, OpenML, by hand) shares.
 CHECKSUMS = {
-    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    images_file("train"): "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    labels_file("train"): "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    images_file("t10k"): "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    labels_file("t10k"): "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
 UBYTE_TYPE_CODE = 0x08  # the only IDX element type MNIST uses
 MAX_NDIM = 4
@@ -94,8 +106,7 @@ def load_mnist_split(
         raise ValueError(f"unknown split {split!r}; choose from {list(SPLITS)}")
     raw_dir = Path(raw_dir)
     fix = f"delete {raw_dir} and rerun `dvc repro fetch`"
-    images_path = raw_dir / f"{split}-images-idx3-ubyte"
-    labels_path = raw_dir / f"{split}-labels-idx1-ubyte"
+    images_path, labels_path = raw_dir / images_file(split), raw_dir / labels_file(split)
     images, labels = _read_idx(images_path, fix), _read_idx(labels_path, fix)
     if images.ndim != 3 or images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
         raise IdxError(

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from mlp import ACTIVATIONS, INITIALIZERS, OPTIMIZERS, SCHEDULES
+from stages.common.mnist import N_TRAIN
 
 Check = Callable[[Any], str | None]  # returns a problem description, or None when valid
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -85,9 +86,9 @@ def seed_list(value: Any) -> str | None:
 
 PREPARE_SCHEMA: dict[str, Check] = {
     "split": choice(["notebook", "official"]),
-    "subset": integer(1, 60000, allow_none=True),
+    "subset": integer(1, N_TRAIN, allow_none=True),
     "test_fraction": number(0, 1, low_open=True, high_open=True),
-    "validation_size": integer(0, 59999),
+    "validation_size": integer(0, N_TRAIN - 1),
     "random_state": integer(0, 2**32 - 1),
     "scaling": choice(["unit", "standardize"]),
 }
@@ -211,13 +212,9 @@ def _describe(value: Any) -> str:
     return f"{value!r} ({type(value).__name__})"
 
 
-def architecture_settings(params: dict[str, Any], name: str, seed: int | None = None) -> dict[str, Any]:
-    """The train section with architecture `name`'s overrides applied, plus its hidden_sizes,
-    and the run's `seed` (one of params.yaml's `seeds`; by default the first)."""
+def architecture_settings(params: dict[str, Any], name: str) -> dict[str, Any]:
+    """The train section with architecture `name`'s overrides applied, plus its hidden_sizes."""
     if name not in params["architectures"]:
         known = sorted(params["architectures"])
         raise ParamsError(f"unknown architecture {name!r}; params.yaml defines {known}")
-    seed = params["seeds"][0] if seed is None else seed
-    if seed not in params["seeds"]:
-        raise ParamsError(f"seed {seed} is not among params.yaml's seeds {params['seeds']}; add it there")
-    return {**params["train"], **params["architectures"][name], "seed": seed}
+    return {**params["train"], **params["architectures"][name]}

@@ -1,6 +1,6 @@
 """The prepared-data contract: what the prepare stage writes and every later stage reads.
 
-One .npz per split, `<split>.npz` holding X (n, 784) float32 and y (n,) uint8: always
+One .npz per split, `<split>.npz` holding X (n, N_FEATURES) float32 and y (n,) uint8: always
 "train" and "test", and "val" exactly when params.yaml's prepare.validation_size is above 0
 (`splits`). Files are read with allow_pickle=False; reading checks shapes, dtypes,
 finiteness and labels so that bad arrays never reach training.

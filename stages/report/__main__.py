@@ -1,14 +1,17 @@
 """Report stage: figures (PNG) and one page (README.md, index.html) from what earlier stages wrote.
 
-Usage (from dvc.yaml): python -m stages.report --prepared DIR --models DIR ... OUTPUT
-Every input folder comes from the command line (see stages.report.inputs); the architectures
-are those of params.yaml. Figures come from .charts and .galleries, the page from .page.
+Usage (from dvc.yaml): python -m stages.report --prepared DIR --models PATTERN ... --figures DIR
+--markdown FILE --html FILE. Every input and output path comes from the command line (see
+stages.report.inputs); the runs are params.yaml's architectures times its seeds. Figures come
+from .charts and .galleries, the comparison from .comparison, the page from .page.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
 
@@ -21,14 +24,13 @@ from stages.common.mnist import N_CLASSES
 from stages.common.output import write_text
 from stages.common.params import load_params
 from stages.common.prepared import TEST, TRAIN, load_split
-from stages.common.runner import run_stage
+from stages.common.runner import StageError, run_stage
 from stages.report import charts, galleries
 from stages.report.comparison import Comparison
-from stages.report.inputs import KINDS, Architecture, check_present, load_architecture
+from stages.report.inputs import KINDS, RUN, Architecture, check_present, load_architecture
 from stages.report.markup import Image, to_html, to_markdown
 from stages.report.page import TITLE, page_blocks
 
-FIGURES = "figures"  # the PNG folder inside the output folder, and the pages' relative image path
 GALLERY_SIZE = 10
 
 
@@ -40,14 +42,20 @@ def most_confident_errors(
     return wrong[np.argsort(-confidence[wrong], kind="stable")[:count]]
 
 
-def _target(folder: Path, listing: list[Image], name: str, caption: str) -> Path:
+@dataclass(frozen=True)
+class Figures:
+    folder: Path  # where the PNGs are written
+    link: Path  # the same folder as the pages link it, relative to them
+
+
+def _target(figures: Figures, listing: list[Image], name: str, caption: str) -> Path:
     """Record figure `name` for the page and return the path to write it to."""
-    listing.append(Image(f"{FIGURES}/{name}.png", caption))
-    return folder / FIGURES / f"{name}.png"
+    listing.append(Image((figures.link / f"{name}.png").as_posix(), caption))
+    return figures.folder / f"{name}.png"
 
 
 def draw_figures(
-    folder: Path,
+    folder: Figures,
     architectures: list[Architecture],
     X_train: FloatArray,
     y_train: IntArray,
@@ -97,7 +105,7 @@ def draw_figures(
     return shared
 
 
-def _draw_architecture(folder: Path, arch: Architecture, X_test: FloatArray, y_test: IntArray) -> None:
+def _draw_architecture(folder: Figures, arch: Architecture, X_test: FloatArray, y_test: IntArray) -> None:
     name, run, own = arch.name, arch.chosen, arch.figures
     history = run.history
     charts.plot_curves(
@@ -156,35 +164,45 @@ def _remove_stale(folder: Path, keep: set[str]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m stages.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("--prepared", type=Path, required=True, help="prepare's folder, e.g. data/prepared")
-    for kind, (suffix, stage) in KINDS.items():
-        parser.add_argument(f"--{kind}", type=Path, required=True, help=f"{stage}'s folder of NAME{suffix}")
-    parser.add_argument("output", type=Path, help="folder for README.md, index.html and figures/")
+    for kind, stage in KINDS.items():
+        parser.add_argument(
+            f"--{kind}", required=True, help=f"{stage}'s {kind} file, with {RUN} for ARCH-SEED"
+        )
+    parser.add_argument("--figures", type=Path, required=True, help="folder for the PNG figures")
+    parser.add_argument(
+        "--markdown", type=Path, required=True, help="the Markdown page, e.g. reports/README.md"
+    )
+    parser.add_argument("--html", type=Path, required=True, help="the HTML page, beside the Markdown one")
     args = parser.parse_args(argv)
-    folders = {kind: getattr(args, kind) for kind in KINDS}
+    patterns = {kind: getattr(args, kind) for kind in KINDS}
+    if args.html.parent != args.markdown.parent:
+        raise StageError(
+            f"--html {args.html} and --markdown {args.markdown} must be in one folder (they link the "
+            "same figures)"
+        )
 
     params = load_params()
     seeds = params["seeds"]
-    check_present(folders, list(params["architectures"]), seeds)
+    check_present(patterns, list(params["architectures"]), seeds)
     X_train, y_train = load_split(args.prepared, TRAIN)
     X_test, y_test = load_split(args.prepared, TEST)
     architectures = [
-        load_architecture(name, entry, seeds, folders, y_test, X_test.shape[1])
+        load_architecture(name, entry, seeds, patterns, y_test, X_test.shape[1])
         for name, entry in params["architectures"].items()
     ]
-    output = args.output
-
-    shared = draw_figures(output, architectures, X_train, y_train, X_test, y_test)
+    figures = Figures(args.figures, Path(os.path.relpath(args.figures, args.markdown.parent)))
+    shared = draw_figures(figures, architectures, X_train, y_train, X_test, y_test)
     written = shared + [image for arch in architectures for image in arch.figures]
-    _remove_stale(output / FIGURES, {Path(image.src).name for image in written})
+    _remove_stale(args.figures, {Path(image.src).name for image in written})
     comparison = Comparison.of(architectures, y_test)
     blocks = page_blocks(params, architectures, comparison, shared, n_train=len(y_train))
-    write_text(output / "README.md", to_markdown(blocks))
-    write_text(output / "index.html", to_html(TITLE, blocks))
+    write_text(args.markdown, to_markdown(blocks))
+    write_text(args.html, to_html(TITLE, blocks))
     print(
         f"report: {len(architectures)} architecture(s) x {len(seeds)} seed(s), {len(written)} figures in "
-        f"{output / FIGURES}, pages {output / 'README.md'} and {output / 'index.html'}; {comparison.headline}"
+        f"{args.figures}, pages {args.markdown} and {args.html}; {comparison.headline}"
     )
 
 

@@ -154,7 +154,7 @@ def plot_comparison(
     with png_figure(path, (width, 5)) as figure:
         axes = figure.subplots()
         for i, seeds in enumerate(runs):
-            offsets = np.linspace(-0.15, 0.15, len(seeds)) if len(seeds) > 1 else np.zeros(1)
+            offsets = np.linspace(-0.2, 0.2, len(seeds)) if len(seeds) > 1 else np.zeros(1)
             accuracy, low, high = (np.array(values) for values in zip(*seeds, strict=True))
             axes.errorbar(
                 i + offsets,
@@ -162,12 +162,17 @@ def plot_comparison(
                 yerr=[accuracy - low, high - accuracy],
                 fmt="o",
                 color=_color(i),
-                capsize=4,
+                capsize=3,
             )
-            for x, value in zip(i + offsets, accuracy, strict=True):
-                axes.annotate(
-                    f"{value:.4f}", (x, value), xytext=(6, 0), textcoords="offset points", va="center"
-                )
+            if len(seeds) == 1:
+                label, y = f"{accuracy[0]:.4f}", accuracy[0]
+            else:  # one label for the mean: five labels would overlap
+                y = float(accuracy.mean())
+                axes.hlines(y, i - 0.3, i + 0.3, color="black", linewidth=1.5)
+                label = f"mean {y:.4f}"
+            axes.annotate(
+                label, (i + offsets[-1], y), xytext=(12, 0), textcoords="offset points", va="center"
+            )
         lows = [low for seeds in runs for _, low, _ in seeds]
         highs = [high for seeds in runs for _, _, high in seeds]
         margin = 0.1 * (max(highs) - min(lows)) or 0.001
@@ -181,10 +186,10 @@ def plot_comparison(
         ]
         axes.set_xticks(range(len(names)), labels=ticks)
         axes.set_xlim(-0.5, len(names) - 0.5)
-        seed_note = "one point per seed, " if any(len(seeds) > 1 for seeds in runs) else ""
+        seed_note = "one point per seed, black line: mean; " if any(len(seeds) > 1 for seeds in runs) else ""
         _label(
             axes,
-            f"Test accuracy per architecture ({seed_note}95% Wilson intervals)",
+            f"Test accuracy per architecture\n({seed_note}95% Wilson intervals)",
             "architecture (parameters, training time)",
             "test accuracy",
         )

@@ -96,7 +96,13 @@ def _seed_sentence(architectures: list[Architecture], tests: list[SeedTest]) -> 
         parts.append(f"it differs from {_listing(beyond, against)} by more than the seed-to-seed spread")
     if within:
         parts.append(f"its difference from {_listing(within, against)} is within the seed-to-seed spread")
-    return "; ".join(parts) + f" (exact rank-sum test over the seeds, Holm-corrected, {ALPHA:.0%})."
+    caveat = (
+        " Both tests use the same test images: the rank-sum test rules out training noise only, "
+        "while the paired test above asks whether a gap exceeds what sampling the test images can explain."
+        if beyond
+        else ""
+    )
+    return "; ".join(parts) + f" (exact rank-sum test over the seeds, Holm-corrected, {ALPHA:.0%})." + caveat
 
 
 def _listing(names: list[str], tests: dict[str, SeedTest]) -> str:

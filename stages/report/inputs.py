@@ -1,8 +1,8 @@
-"""The report's inputs: one file of each kind per architecture, in folders dvc.yaml names.
+"""The report's inputs: one file of each kind per run, at paths dvc.yaml's command names.
 
-The report stage's command passes each folder (`--models data/models`, ...); the file of
-one run (architecture ARCH trained with seed SEED, the DVC items train@ARCH-SEED and
-evaluate@ARCH-SEED) is `<folder>/<ARCH-SEED><suffix>`. Nothing here re-computes what an
+The report stage's command gives the path of each kind of file with `{run}` standing for the
+run, e.g. `--models data/models/{run}.npz`; a run is one architecture trained with one seed,
+named ARCH-SEED as in the DVC items train@ARCH-SEED and evaluate@ARCH-SEED. Nothing here re-computes what an
 earlier stage wrote: predictions come from evaluate's CSV, and the model file is opened only
 for its first-layer weights. A missing or malformed file raises a StageError naming the file
 and the `dvc repro` that rebuilds it.
@@ -21,21 +21,21 @@ import numpy as np
 import mlp
 from mlp.arrays import FloatArray, IntArray
 from stages.common.mnist import N_CLASSES
+from stages.common.records import HISTORY_COLUMNS, PREDICTION_COLUMNS
 from stages.common.runner import StageError
 from stages.report.markup import Image
 
-# kind -> (file suffix, the stage that writes it); the folder of each kind comes from the command line
+# kind of input -> the stage that writes it (its path pattern comes from the command line)
 KINDS = {
-    "models": (".npz", "train"),
-    "history": (".csv", "train"),
-    "train": (".json", "train"),
-    "timing": (".json", "train"),
-    "metrics": (".json", "evaluate"),
-    "predictions": (".csv", "evaluate"),
-    "classification": (".txt", "evaluate"),
+    "models": "train",
+    "history": "train",
+    "train": "train",
+    "timing": "train",
+    "metrics": "evaluate",
+    "predictions": "evaluate",
+    "classification": "evaluate",
 }
-HISTORY_COLUMNS = ("epoch", "loss", "train_loss", "test_loss", "train_accuracy", "test_accuracy")
-PREDICTION_COLUMNS = ("actual", "predicted", "probability")
+RUN = "{run}"  # the placeholder for ARCH-SEED in a path pattern
 METRICS_NUMBERS = ("accuracy", "accuracy_low", "accuracy_high", "loss", "n_samples", "macro_f1")
 PER_CLASS_KEYS = {"precision", "recall", "f1", "support"}
 TRAIN_NUMBERS = ("epochs", "n_parameters")
@@ -85,21 +85,21 @@ class Architecture:
         return [run.metrics["accuracy"] for run in self.runs]
 
 
-def sources(folders: dict[str, Path], run: str) -> dict[str, Source]:
+def sources(patterns: dict[str, str], run: str) -> dict[str, Source]:
     """Every file the report reads for one run (ARCH-SEED), and the stage item that writes it."""
     return {
-        kind: Source(folders[kind] / f"{run}{suffix}", f"{stage}@{run}")
-        for kind, (suffix, stage) in KINDS.items()
+        kind: Source(Path(patterns[kind].replace(RUN, run)), f"{stage}@{run}")
+        for kind, stage in KINDS.items()
     }
 
 
-def check_present(folders: dict[str, Path], architectures: list[str], seeds: list[int]) -> None:
+def check_present(patterns: dict[str, str], architectures: list[str], seeds: list[int]) -> None:
     """Raise one StageError listing every missing input and the stage that builds it."""
     missing = [
         source
         for arch in architectures
         for seed in seeds
-        for source in sources(folders, run_name(arch, seed)).values()
+        for source in sources(patterns, run_name(arch, seed)).values()
         if not source.path.is_file()
     ]
     if len(missing) == 1:
@@ -118,18 +118,18 @@ def load_architecture(
     name: str,
     entry: dict[str, Any],
     seeds: list[int],
-    folders: dict[str, Path],
+    patterns: dict[str, str],
     y_test: IntArray,
     n_features: int,
 ) -> Architecture:
     """Read the runs of one architecture, one per seed."""
-    runs = [load_run(run_name(name, seed), seed, folders, y_test, n_features) for seed in seeds]
+    runs = [load_run(run_name(name, seed), seed, patterns, y_test, n_features) for seed in seeds]
     return Architecture(name, entry, runs)
 
 
-def load_run(name: str, seed: int, folders: dict[str, Path], y_test: IntArray, n_features: int) -> RunResult:
+def load_run(name: str, seed: int, patterns: dict[str, str], y_test: IntArray, n_features: int) -> RunResult:
     """Read one run's files, checked against the prepared test labels and features."""
-    files = sources(folders, name)
+    files = sources(patterns, name)
     metrics = _read_json(files["metrics"], METRICS_NUMBERS)
     _check_per_class(files["metrics"], metrics.get("per_class"))
     predicted, confidence = _read_predictions(files["predictions"], y_test)

@@ -66,50 +66,28 @@ def _forged_size_member(shape: tuple[int, ...]) -> bytes:
 
 
 def _damage_model(path: Path, kind: str) -> None:
-    """Rewrite the model file at `path` with one kind of damage or tampering."""
+    """Remove the model file at `path`, or replace it with a tampered one."""
     if kind == "missing":
         path.unlink()
-        return
-    if kind in ("truncated", "garbage"):
-        path.write_bytes(path.read_bytes()[:300] if kind == "truncated" else b"not a zip file" * 10)
-        return
-    arrays = _model_arrays(path)
-    header = json.loads(arrays["header"].tobytes())
-    if kind == "huge declared size":
+    elif kind == "pickled":
+        np.savez(
+            path, allow_pickle=True, **(_model_arrays(path) | {"W0": np.array([Sentinel()], dtype=object)})
+        )
+    else:  # a member whose header claims 4 TiB but that holds 64 bytes
         with zipfile.ZipFile(path) as archive:
             members = {name: archive.read(name) for name in archive.namelist()}
         members["W0.npy"] = _forged_size_member((2**40,))
         with zipfile.ZipFile(path, "w") as archive:
             for name, data in members.items():
                 archive.writestr(name, data)
-        return
-    if kind == "single .npy":
-        with path.open("wb") as handle:
-            np.save(handle, arrays["W0"])
-        return
-    if kind == "pickled":
-        arrays["W0"] = np.array([Sentinel(), Sentinel()], dtype=object)
-    elif kind == "header sizes changed":
-        header["layer_sizes"] = [784, 20, 10]
-        arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
-    elif kind == "weight shape changed":
-        arrays["W0"] = arrays["W0"][:, :15]
-    elif kind == "NaN weight":
-        arrays["W1"] = arrays["W1"].copy()
-        arrays["W1"][2, 3] = np.nan
-    np.savez(path, allow_pickle=True, **arrays)
 
 
+# The library's tests cover every kind of damage (tests/mlp/test_persistence.py); these check
+# what the stage adds: the message names the rebuild, no code from the file runs, nothing changes.
 MODEL_CASES = {
     "missing": "no such model file",
-    "truncated": "not a readable model file",
-    "garbage": "not a readable model file",
     "pickled": "array W0 holds Python objects (a pickle); refused without unpickling",
-    "header sizes changed": "array W0 has shape (784, 16) and dtype float32, but the header says (784, 20)",
-    "weight shape changed": "array W0 has shape (784, 15)",
-    "NaN weight": "array W1 contains NaN or inf weights",
     "huge declared size": "array W0 declares shape (1099511627776,) (4398046511104 bytes) but holds 64",
-    "single .npy": "is a single .npy array, not a model archive",
 }
 
 

@@ -200,7 +200,13 @@ def test_all_sources_failing_explains_each_and_writes_nothing(server, tmp_path, 
 
 @pytest.mark.parametrize(
     "first",
-    [("status", 429), ("status", 500), ("status", 503), ("truncate", None), ("hang", b"")],
+    [
+        ("status", 429),
+        ("status", 500),
+        ("status", 503),
+        ("truncate", None),
+        pytest.param(("hang", b""), marks=pytest.mark.slow),  # waits out a timeout per attempt
+    ],
     ids=["429", "500", "503", "cut-short body", "no answer"],
 )
 def test_transient_failure_is_retried_on_the_same_mirror(server, tmp_path, first):

@@ -84,12 +84,3 @@ def test_settings_the_data_cannot_take_fail_without_outputs(workspace, capsys, t
     before = snapshot(workspace)
     assert message in failing_stage("train", capsys)
     assert snapshot(workspace) == before
-
-
-@pytest.mark.parametrize("stage", ["prepare", "train", "report"])
-def test_bad_params_stop_a_stage_before_it_touches_anything(workspace, capsys, stage):
-    # Every stage that reads params.yaml validates all of it first (the cases: test_params.py).
-    (workspace / "params.yaml").write_text(params_text(tiny_params(epochs=0)))
-    before = snapshot(workspace)
-    assert "train.epochs: must be at least 1" in failing_stage(stage, capsys)
-    assert snapshot(workspace) == before

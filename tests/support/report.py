@@ -96,3 +96,13 @@ def html_images(page: Path) -> tuple[list[str], set[str]]:
     parser = _Links()
     parser.feed(page.read_text(encoding="utf-8"))
     return parser.images, parser.tags
+
+
+def assert_reproducible_png(draw, size: tuple[int, int], folder: Path) -> None:
+    """draw(path) twice: a valid PNG of `size` pixels, the same bytes both times, nothing else left."""
+    first, second = folder / "first.png", folder / "second.png"
+    draw(first)
+    draw(second)
+    assert png_size(first) == size
+    assert first.read_bytes() == second.read_bytes()
+    assert sorted(path.name for path in folder.iterdir()) == ["first.png", "second.png"]  # no temporaries

@@ -58,7 +58,6 @@ def copy_project(destination: Path) -> None:
         ".git",
         "__pycache__",
         "data",
-        "logs",
         ".pytest_cache",
         "dvc_plots",
         "*.egg-info",

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 import yaml
 
 from stages.common.params import ParamsError
-from stages.common.runner import StageError, run_stage
+from stages.common.runner import StageError
 from tests.support import PROJECT
 from tools.experiment import experiment_params, main, overrides
 
@@ -65,7 +68,7 @@ def test_dry_run_prints_the_dvc_command(project, capsys):
     )
 
 
-def test_unknown_or_invalid_experiments_are_clear_errors(project, capsys):
+def test_unknown_or_invalid_experiments_are_clear_errors(project):
     # A missing experiment lists the known ones; invalid values are named like params.yaml's.
     with pytest.raises(
         StageError,
@@ -75,6 +78,9 @@ def test_unknown_or_invalid_experiments_are_clear_errors(project, capsys):
     (project / "experiments/bad.yaml").write_text("train:\n  learnig_rate: 0.1\n")
     with pytest.raises(ParamsError, match="did you mean 'learning_rate'"):
         experiment_params("bad")
-    with pytest.raises(SystemExit):
-        run_stage(main, "experiment", ["nope", "--dry"])
-    assert "experiment: error: experiments/nope.yaml not found" in capsys.readouterr().err
+    command = [sys.executable, "-m", "tools.experiment", "nope", "--dry"]
+    result = subprocess.run(
+        command, capture_output=True, text=True, env=os.environ | {"PYTHONPATH": str(PROJECT)}
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("experiment: error: experiments/nope.yaml not found")

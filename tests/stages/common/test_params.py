@@ -9,6 +9,7 @@ import yaml
 
 from stages.common.params import ParamsError, architecture_settings, load_params, validate
 from tests.support import PROJECT
+from tests.support.stages import failing_stage, params_text, snapshot, tiny_params
 
 PROJECT_PARAMS = PROJECT / "params.yaml"
 
@@ -138,8 +139,10 @@ def test_params_written_by_yaml_dump_round_trip(params, tmp_path):
     assert load_params(path) == loaded == params
 
 
-def test_a_run_seed_must_be_one_of_params_seeds(params):
-    # A run trained with a seed params.yaml does not list would leave a record that lies.
-    assert architecture_settings(params, "deep", params["seeds"][0])["seed"] == params["seeds"][0]
-    with pytest.raises(ParamsError, match="seed 7 is not among params.yaml's seeds"):
-        architecture_settings(params, "deep", 7)
+@pytest.mark.parametrize("stage", ["prepare", "train", "report"])
+def test_bad_params_stop_a_stage_before_it_touches_anything(workspace, capsys, stage):
+    # Every stage that reads params.yaml validates all of it before it touches anything (the cases above).
+    (workspace / "params.yaml").write_text(params_text(tiny_params(epochs=0)))
+    before = snapshot(workspace)
+    assert "train.epochs: must be at least 1" in failing_stage(stage, capsys)
+    assert snapshot(workspace) == before

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import io
 import os
 import queue
-import re
 import signal
 import socket
 import subprocess
@@ -23,8 +21,8 @@ import pytest
 
 from stages.common.output import open_output
 from stages.common.runner import describe, transaction
-from stages.report import charts
 from tests.support import PROJECT
+from tests.support.faults import fill_disk
 from tests.support.stages import (
     failing_stage,
     params_text,
@@ -39,13 +37,13 @@ from tests.support.stages import (
 
 # Loaded by every child at start-up (it is first on PYTHONPATH). Ctrl-C is made to raise
 # KeyboardInterrupt as in a terminal, even if this test runner was started with SIGINT ignored
-# (a background job); RELIABILITY_PAUSE_AT_FSYNC=N pauses after the Nth fsync, i.e. when the
+# (a background job); STAGE_PAUSE_AT_FSYNC=N pauses after the Nth fsync, i.e. when the
 # Nth output is complete in its temporary file but not yet renamed into place.
 SITECUSTOMIZE = """
 import os, signal, sys, time
 
 signal.signal(signal.SIGINT, signal.default_int_handler)
-_pause_at = int(os.environ.get("RELIABILITY_PAUSE_AT_FSYNC", "0"))
+_pause_at = int(os.environ.get("STAGE_PAUSE_AT_FSYNC", "0"))
 if _pause_at:
     _fsync, _calls = os.fsync, []
 
@@ -106,7 +104,7 @@ class Child:
 def child_env(tmp_path_factory) -> dict[str, str]:
     hooks = tmp_path_factory.mktemp("hooks")
     (hooks / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    drop = {"MNIST_DIR", "no_proxy", "NO_PROXY", "RELIABILITY_PAUSE_AT_FSYNC"}
+    drop = {"MNIST_DIR", "no_proxy", "NO_PROXY", "STAGE_PAUSE_AT_FSYNC"}
     env = {key: value for key, value in os.environ.items() if key not in drop}
     return env | {"PYTHONPATH": f"{hooks}{os.pathsep}{PROJECT}", "PYTHONDONTWRITEBYTECODE": "1"}
 
@@ -146,7 +144,7 @@ def test_interrupted_stage_exits_128_plus_signal_and_changes_nothing(
     if moment == "training":  # long enough that the signal always lands mid-training
         (workspace / "params.yaml").write_text(params_text(tiny_params(learning_rate=0.05, epochs=100000)))
     if moment == "writing":
-        env["RELIABILITY_PAUSE_AT_FSYNC"] = {"train": "4", "evaluate": "3"}[stage]  # all its outputs
+        env["STAGE_PAUSE_AT_FSYNC"] = {"train": "4", "evaluate": "3"}[stage]  # all its outputs
     before = snapshot(workspace)
     args = stage_args(stage)
     with silent_proxy() as (proxy, listener), contextlib.ExitStack() as held:
@@ -172,53 +170,6 @@ def test_interrupted_stage_exits_128_plus_signal_and_changes_nothing(
 # ---------------------------------------------------------------- full disk, unwritable folder
 
 
-class FillingDisk(io.RawIOBase):
-    """A raw file that accepts `room` more bytes, then fails as a full disk does."""
-
-    def __init__(self, raw: io.FileIO, room: int):
-        self.raw, self.room = raw, room
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def write(self, data) -> int:
-        if self.room <= 0:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        written = self.raw.write(bytes(memoryview(data)[: self.room]))
-        self.room -= written
-        return written
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return self.raw.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self.raw.tell()
-
-    def fileno(self) -> int:
-        return self.raw.fileno()
-
-    def close(self) -> None:
-        self.raw.close()
-        super().close()
-
-
-def fill_disk(monkeypatch, at_file: int, room: int) -> None:
-    """Make the disk fill up after `room` bytes of the `at_file`-th file written through atomic_open."""
-    real_fdopen, calls = os.fdopen, []
-
-    def fdopen(descriptor: int, mode: str = "r", **kwargs):
-        calls.append(descriptor)
-        if len(calls) != at_file:
-            return real_fdopen(descriptor, mode, **kwargs)
-        buffered = io.BufferedWriter(FillingDisk(real_fdopen(descriptor, "wb", buffering=0), room))
-        return buffered if "b" in mode else io.TextIOWrapper(buffered, **kwargs)
-
-    monkeypatch.setattr(os, "fdopen", fdopen)
-
-
 DISK_FULL_CASES = [
     # stage, the file being written when the disk fills (its order among the stage's writes), bytes it got
     ("train", "data/models/tiny-42.npz", 1, 0),
@@ -227,7 +178,9 @@ DISK_FULL_CASES = [
     ("evaluate", "reports/metrics/tiny-42.json", 1, 100),
     ("evaluate", "reports/predictions/tiny-42.csv", 2, 50),
     ("report", "reports/figures/samples.png", 1, 3000),
-    ("report", "reports/figures/weights_tiny.png", 10, 0),
+    pytest.param(
+        "report", "reports/figures/weights_tiny.png", 10, 0, marks=pytest.mark.slow
+    ),  # 9 figures first
 ]
 
 
@@ -332,18 +285,6 @@ def test_unwritable_output_folder_is_named_with_the_fix(
     assert expected in message
     assert temporaries(workspace) == []
     assert snapshot(workspace) == before
-
-
-def test_full_disk_while_drawing_a_figure_keeps_the_old_png(tmp_path, monkeypatch):
-    # A PNG cut short by a full disk raises an OSError naming it and keeps the previous PNG.
-    target = tmp_path / "curves.png"
-    target.write_bytes(b"previous good figure")
-    fill_disk(monkeypatch, 1, 500)
-    with pytest.raises(OSError, match=f"cannot write {re.escape(str(target))}: No space left on device"):
-        with charts.png_figure(target, (3, 2)) as figure:
-            figure.subplots().plot([0, 1], [1, 0])
-    assert [path.name for path in tmp_path.iterdir()] == ["curves.png"]
-    assert target.read_bytes() == b"previous good figure"
 
 
 # ---------------------------------------------------------------- all outputs or none

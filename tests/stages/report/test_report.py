@@ -11,8 +11,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+import mlp
 from stages.common.runner import StageError, run_stage
 from stages.report import __main__ as report
 from stages.report.inputs import sources
@@ -22,7 +24,7 @@ from tests.support.stages import stage_args
 SHARED_FIGURES = ["samples", "comparison", "test_accuracy_all", "per_class_f1"]
 PER_ARCH_FIGURES = ["curves", "confusion", "confusion_normalized", "predictions", "misclassified", "weights"]
 ARGS = stage_args("report")
-FOLDERS = {kind: Path(ARGS[ARGS.index(f"--{kind}") + 1]) for kind in report.KINDS}
+PATTERNS = {kind: ARGS[ARGS.index(f"--{kind}") + 1] for kind in report.KINDS}
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ def test_report_covers_any_number_of_architectures(built, request):
     )
 
 
+@pytest.mark.slow
 def test_html_page_is_self_contained(five):
     # Protects: index.html loads nothing from the network and every image it shows exists beside it.
     page = five.root / "reports/index.html"
@@ -92,6 +95,7 @@ def test_html_page_is_self_contained(five):
         assert src.startswith("figures/") and (page.parent / src).is_file(), src
 
 
+@pytest.mark.slow
 def test_markdown_page_links_existing_figures(five):
     # Protects: README.md renders on a Git host: relative image links that all resolve, no absolute URL.
     readme = five.root / "reports/README.md"
@@ -102,6 +106,7 @@ def test_markdown_page_links_existing_figures(five):
     assert "http" not in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", ["README.md", "index.html"])
 def test_pages_show_parameters_metrics_and_reports(five, page):
     # Protects: both pages carry the run's parameters, the metrics table, timings and classification reports.
@@ -116,6 +121,7 @@ def test_pages_show_parameters_metrics_and_reports(five, page):
     assert not re.search(r"\b20\d\d-\d\d-\d\d\b|\d\d:\d\d:\d\d", text)  # no timestamps
 
 
+@pytest.mark.slow
 def test_rerun_is_byte_identical_and_drops_stale_figures(solo, monkeypatch):
     # Protects: a forced rerun changes no output byte, and figures of removed architectures disappear.
     before = {path: path.read_bytes() for path in (solo.root / "reports").rglob("*") if path.is_file()}
@@ -130,7 +136,7 @@ def test_rerun_is_byte_identical_and_drops_stale_figures(solo, monkeypatch):
 
 @pytest.mark.parametrize(
     ("missing", "stage"),
-    [(str(source.path), source.stage) for source in sources(FOLDERS, "deep-42").values()],
+    [(str(source.path), source.stage) for source in sources(PATTERNS, "deep-42").values()],
 )
 def test_missing_input_names_the_file_and_its_stage(missing, stage, tmp_path, monkeypatch):
     # Protects: a missing input stops the stage before any output, naming the file and the `dvc repro` to run.
@@ -224,6 +230,7 @@ def test_broken_input_names_the_file_and_the_rebuild(damage, named, tmp_path, mo
     assert re.search(r"`dvc repro --force (train|evaluate)@deep-42`$", message)
 
 
+@pytest.mark.slow
 def test_several_seeds_add_their_spread_and_its_test(tmp_path, monkeypatch):
     # Protects: with several seeds the page shows each seed's accuracy, mean ± std and the rank-sum
     # tests, while the figures and paired tests use the first seed's runs.
@@ -238,3 +245,34 @@ def test_several_seeds_add_their_spread_and_its_test(tmp_path, monkeypatch):
         "curves_narrow.png",
         "curves_wide.png",
     ]
+
+
+@pytest.mark.slow
+def test_the_report_reads_predictions_and_never_runs_a_model(tmp_path, monkeypatch):
+    # Protects: what the report shows about predictions is evaluate's record, not a second
+    # prediction: with the model's forward pass disabled, the paired counts follow the CSV.
+    build_project(tmp_path, ["a", "b"])
+    path = tmp_path / "reports/predictions/a-42.csv"
+    rows = path.read_text().splitlines()
+    # Make run a right on every image: its predictions now differ from what its model would say.
+    fixed = [rows[0]] + [f"{row.split(',')[0]},{row.split(',')[0]},0.5" for row in rows[1:]]
+    path.write_text("\n".join(fixed) + "\n")
+    monkeypatch.setattr(mlp.MLP, "forward", lambda *args, **kwargs: pytest.fail("the report ran a model"))
+    monkeypatch.chdir(tmp_path)
+    report.main(ARGS)
+    readme = (tmp_path / "reports/README.md").read_text()
+    b_right = sum(
+        row.split(",")[0] == row.split(",")[1]
+        for row in (tmp_path / "reports/predictions/b-42.csv").read_text().splitlines()[1:]
+    )
+    assert f"| a vs b | {30 - b_right} | 0 |" in readme
+
+
+def test_most_confident_errors_sorts_by_probability_then_index():
+    # Protects: the misclassified gallery shows the most confident mistakes first, ties in test-set order.
+    true = np.array([0, 1, 2, 3, 4, 5])
+    predicted = np.array([0, 2, 1, 3, 5, 4])  # samples 1, 2, 4 and 5 are wrong
+    confidence = np.array([0.99, 0.6, 0.9, 0.95, 0.6, 0.7])
+    assert report.most_confident_errors(true, predicted, confidence, 10).tolist() == [2, 5, 1, 4]
+    assert report.most_confident_errors(true, predicted, confidence, 2).tolist() == [2, 5]
+    assert report.most_confident_errors(true, true, confidence, 10).tolist() == []
