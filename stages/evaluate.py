@@ -70,10 +70,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     except mlp.ModelFileError as error:
         raise StageError(f"{error}; rebuild it with `dvc repro --force train@{args.item}`") from None
     X_test, y_test = load_split(args.prepared, TEST)
-    if model.n_features != X_test.shape[1]:
+    if (model.n_features, model.n_classes) != (X_test.shape[1], N_CLASSES):
         raise StageError(
-            f"{args.model} expects {model.n_features} input features but the test set has {X_test.shape[1]}; "
-            f"rebuild it with `dvc repro --force train@{args.item}`"
+            f"{args.model} maps {model.n_features} inputs to {model.n_classes} classes, but MNIST's test set "
+            f"has {X_test.shape[1]} features and {N_CLASSES} classes; rebuild it with "
+            f"`dvc repro --force train@{args.item}`"
         )
     metrics, predicted = score(model, X_test, y_test)
     write_json(args.metrics, metrics)

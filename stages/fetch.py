@@ -86,6 +86,9 @@ def _read_local(local_dir: Path, name: str, sha: str) -> bytes:
     if path is None:
         raise FetchError(f"MNIST_DIR={local_dir} has neither {name}.gz nor {name}; add it or unset MNIST_DIR")
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:  # checked before reading: the file could be a 100 GB sparse one
+            raise SourceError(f"is {size} bytes, more than any MNIST file ({MAX_FILE_BYTES} at most)")
         return _verified(path.read_bytes(), sha)
     except OSError as error:
         raise FetchError(f"MNIST_DIR file {path} is unreadable: {error.strerror or error}") from None

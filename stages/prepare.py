@@ -8,6 +8,7 @@ validation set carved out of the training part, and standardisation are options.
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -42,6 +43,13 @@ def split_data(
             f"set it to at most {len(images)}, or to null for all of them"
         )
     images, labels = images[:subset], labels[:subset]
+    n_test = math.ceil(test_fraction * len(images))  # as train_test_split counts it
+    if split == "notebook" and not 0 < n_test < len(images):
+        raise StageError(
+            f"prepare.subset {len(images)} with prepare.test_fraction {test_fraction} leaves "
+            f"{len(images) - n_test} training and {n_test} test images; both need at least one: raise "
+            "prepare.subset or change prepare.test_fraction"
+        )
     if split == "notebook":
         X_train, X_test, y_train, y_test = train_test_split(
             images, labels, test_size=test_fraction, random_state=random_state

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from stages.common.params import ParamsError, validate
+from stages.common.params import ParamsError, read_yaml, validate
 from stages.common.runner import StageError
 
 REPLACED_WHOLE = ("architectures",)
@@ -30,7 +30,7 @@ def experiment_params(name: str, base: Path = Path("params.yaml")) -> dict[str, 
     if not path.exists():
         known = sorted(p.stem for p in Path("experiments").glob("*.yaml"))
         raise StageError(f"{path} not found; known experiments: {known}")
-    params = _merge(yaml.safe_load(base.read_text()), yaml.safe_load(path.read_text()) or {}, top=True)
+    params = _merge(read_yaml(base), read_yaml(path) or {}, top=True)
     problems = validate(params)
     if problems:
         raise ParamsError(f"{path} gives invalid parameters:\n" + "\n".join(f"  - {p}" for p in problems))
@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--temp", action="store_true", help="run in a temporary folder (dvc exp run --temp)")
     args = parser.parse_args(argv)
 
-    base = yaml.safe_load(Path("params.yaml").read_text())
+    base = read_yaml("params.yaml")
     flags = overrides(base, experiment_params(args.name))
     command = ["dvc", "exp", "run", "-n", args.name, *(["--temp"] if args.temp else [])]
     command += [part for flag in flags for part in ("-S", flag)]

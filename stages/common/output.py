@@ -8,15 +8,17 @@ round floats so that reruns and diffs stay stable and readable.
 from __future__ import annotations
 
 import csv
+import glob
 import io
 import json
+import math
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from mlp.atomic import atomic_open, write_error
+from mlp.atomic import atomic_open, remove_quietly, write_error
 from stages.common.runner import publish
 
 FLOAT_DIGITS = 6
@@ -24,12 +26,23 @@ FLOAT_DIGITS = 6
 
 @contextmanager
 def open_output(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]:
-    """Open an output for writing, creating its folder; it appears when the stage commits."""
+    """Open an output for writing, creating its folder; it appears when the stage commits.
+
+    Temporary files that an earlier, killed write of the same output left beside it
+    (`.NAME.XXXX.tmp`, which SIGKILL gives no chance to remove) are deleted first.
+    """
     make_parent(path)
+    remove_leftovers(Path(path))
     if "b" not in mode:
         kwargs.setdefault("encoding", "utf-8")
     with atomic_open(path, mode, publish=publish, **kwargs) as handle:
         yield handle
+
+
+def remove_leftovers(path: Path) -> None:
+    """Delete the temporary files atomic_open names after `path` (.NAME.XXXX.tmp) in its folder."""
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        remove_quietly(leftover)
 
 
 def rounded(value: Any) -> Any:
@@ -52,10 +65,22 @@ def make_parent(path: str | os.PathLike[str]) -> None:
 
 
 def write_json(path: str | os.PathLike[str], data: Mapping[str, Any]) -> None:
-    """Write `data` as sorted, rounded, indented JSON."""
+    """Write `data` as sorted, rounded, indented JSON; refuse NaN and infinity, which JSON lacks."""
+    for key, value in _leaves(data):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"refusing to write {path}: {key} is {value}, which JSON cannot hold")
     with open_output(path) as handle:
-        json.dump(rounded(dict(data)), handle, indent=2, sort_keys=True)
+        json.dump(rounded(dict(data)), handle, indent=2, sort_keys=True, allow_nan=False)
         handle.write("\n")
+
+
+def _leaves(data: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted key, value) of every value inside nested mappings."""
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            yield from _leaves(value, f"{prefix}{key}.")
+    else:
+        yield prefix.rstrip("."), data
 
 
 def write_csv(

@@ -1,27 +1,39 @@
 """Reading and validating params.yaml: every problem is reported at once, before any work.
 
-A schema maps each key to a check. Unknown keys get a "did you mean" suggestion. Numbers
-must be YAML numbers: PyYAML reads `1e-3` as the *string* "1e-3" (YAML 1.1 needs a dot),
-so such strings are rejected with a hint to write `1.0e-3`, never silently converted.
+params.yaml is read exactly as DVC reads it (ruamel.yaml's safe loader, YAML 1.2: `1e-3` is a
+number, a duplicate key is an error), so the values a stage trains with are the values DVC
+records in dvc.lock. A schema maps each key to a check; unknown keys get a "did you mean"
+suggestion. Messages quote values cut short, so a hostile file cannot flood the terminal.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import math
+import os
 import re
+import reprlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.error import YAMLError
 
 from mlp import ACTIVATIONS, INITIALIZERS, OPTIMIZERS, SCHEDULES
 from stages.common.mnist import N_TRAIN
+from stages.common.runner import check_before_commit
 
 Check = Callable[[Any], str | None]  # returns a problem description, or None when valid
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-NUMERIC_STRING = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # used with fullmatch: no trailing newline
+NUMERIC_STRING = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?\.(inf|Inf|INF)|\.nan")
+# Values in messages are cut to a few items and characters: an alias bomb must not print gigabytes.
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict = 2, 4, 4
+_SHORT.maxstring = _SHORT.maxother = _SHORT.maxlong = 40
+CORES = os.cpu_count() or 1
 
 
 class ParamsError(ValueError):
@@ -36,7 +48,7 @@ def integer(low: int, high: float = math.inf, allow_none: bool = False) -> Check
             return f"must be an integer{' or null' if allow_none else ''}, got {_describe(value)}"
         if not low <= value <= high:
             upper = "" if high == math.inf else f" and at most {high}"
-            return f"must be at least {low}{upper}, got {value}"
+            return f"must be at least {low}{upper}, got {_SHORT.repr(value)}"
         return None
 
     return check
@@ -49,8 +61,9 @@ def number(low: float, high: float = math.inf, low_open: bool = False, high_open
         too_low = value <= low if low_open else value < low
         too_high = value >= high if high_open else value > high
         if not math.isfinite(value) or too_low or too_high:
-            interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-            return f"must lie in {interval}, got {value}"
+            closed_high = not high_open and math.isfinite(high)  # inf itself is never allowed
+            interval = f"{'(' if low_open else '['}{low}, {high}{']' if closed_high else ')'}"
+            return f"must be a finite number in {interval}, got {_SHORT.repr(value)}"
         return None
 
     return check
@@ -58,8 +71,8 @@ def number(low: float, high: float = math.inf, low_open: bool = False, high_open
 
 def choice(options: Sequence[str]) -> Check:
     def check(value: Any) -> str | None:
-        if value not in options:
-            return f"unknown value {value!r}; choose from {sorted(options)}"
+        if not isinstance(value, str) or value not in options:
+            return f"unknown value {_describe(value)}; choose from {sorted(options)}"
         return None
 
     return check
@@ -69,7 +82,7 @@ def hidden_sizes(value: Any) -> str | None:
     if not isinstance(value, list) or not value:
         return f"must be a non-empty list of layer widths, e.g. [128, 64], got {_describe(value)}"
     if not all(isinstance(size, int) and not isinstance(size, bool) and size >= 1 for size in value):
-        return f"must hold positive integers only, got {value}"
+        return f"must hold positive integers only, got {_SHORT.repr(value)}"
     return None
 
 
@@ -80,7 +93,15 @@ def seed_list(value: Any) -> str | None:
     if any(problems):
         return f"each seed {next(problem for problem in problems if problem)}"
     if len(set(value)) < len(value):
-        return f"holds a seed twice: {value}; each seed names one training run"
+        return f"holds a seed twice: {_SHORT.repr(value)}; each seed names one training run"
+    return None
+
+
+def threads(value: Any) -> str | None:
+    if (problem := integer(1)(value)) is not None:
+        return problem
+    if value > CORES:  # more BLAS threads than cores made training hundreds of times slower here
+        return f"is {value}, more than this machine's {CORES} cores (which only slows training); use {CORES}"
     return None
 
 
@@ -105,29 +126,68 @@ TRAIN_SCHEMA: dict[str, Check] = {
     "gamma": number(0, 1, low_open=True),
     "activation": choice(list(ACTIVATIONS)),
     "init": choice(list(INITIALIZERS)),
-    "threads": integer(1, 64),
+    "threads": threads,
     "shift_pixels": integer(0, 8),
 }
 ARCHITECTURE_SCHEMA: dict[str, Check] = {"hidden_sizes": hidden_sizes, **TRAIN_SCHEMA}
 SECTIONS = ("prepare", "train", "architectures", "seeds")
 
 
-def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
-    """Read and validate the whole of params.yaml; raise ParamsError listing every problem."""
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file as DVC does (YAML 1.2, duplicate keys refused); ParamsError on any problem."""
     path = Path(path)
     try:
-        params = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ParamsError(f"{path} not found; run from the project root, where params.yaml lives") from None
     except (OSError, UnicodeDecodeError) as error:
         raise ParamsError(f"{path} cannot be read ({error}); it must be a readable UTF-8 text file") from None
-    except yaml.YAMLError as error:
-        raise ParamsError(f"{path} is not valid YAML: {error}") from None
+    except DuplicateKeyError as error:
+        where = f"line {error.problem_mark.line + 1}" if error.problem_mark else "somewhere"
+        raise ParamsError(f"{path}: {error.problem} at {where}; keep one of them") from None
+    except YAMLError as error:
+        raise ParamsError(f"{path} is not valid YAML: {_first_lines(str(error))}") from None
+
+
+def _first_lines(text: str, n: int = 6) -> str:
+    """The start of a parser's message, which quotes the offending line."""
+    lines = text.splitlines()
+    return "\n".join(lines[:n]) + ("\n…" if len(lines) > n else "")
+
+
+def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
+    """Read and validate the whole of params.yaml; raise ParamsError listing every problem.
+
+    Inside a stage run, the stage's outputs are then written only if the file still says the
+    same when the stage ends (see `_unchanged`).
+    """
+    path = Path(path)
+    params = read_yaml(path)
     problems = validate(params)
     if problems:
         listing = "\n".join(f"  - {problem}" for problem in problems)
         raise ParamsError(f"{path} has {len(problems)} problem(s):\n{listing}")
+    check_before_commit(functools.partial(_unchanged, path, params))
     return params
+
+
+def _unchanged(path: Path, params: Any) -> None:
+    """Refuse to write outputs made with params the file no longer holds.
+
+    DVC records params.yaml's values when a stage ends. A `dvc exp run -S` started meanwhile
+    writes params.yaml before DVC refuses it, so without this check dvc.lock would record values
+    the stage never used, and `dvc status` would call the wrong results up to date.
+    """
+    try:
+        now = read_yaml(path)
+    except ParamsError as error:
+        now = error
+    if now != params:
+        raise ParamsError(
+            f"{path} changed while this stage ran (another `dvc exp run -S` or an edit?), so its results "
+            "would be recorded under params they were not made with; nothing was written. Put "
+            f"{path} as you mean it (`git diff {path}`), then run `dvc repro` again"
+        )
 
 
 def validate(params: Any) -> list[str]:
@@ -146,9 +206,9 @@ def validate(params: Any) -> list[str]:
             problems.append("architectures: must map at least one name to {hidden_sizes: [...]}")
         else:
             for name, entry in architectures.items():
-                if not isinstance(name, str) or not SAFE_NAME.match(name):
+                if not isinstance(name, str) or not SAFE_NAME.fullmatch(name):
                     rule = "the name is used in file names; use letters, digits, '_' or '-'"
-                    problems.append(f"architectures.{name}: {rule}")
+                    problems.append(f"architectures.{_name(name)}: {rule}")
                 problems += _check_architecture(entry, f"architectures.{name}")
     return problems or _check_combinations(params)
 
@@ -174,7 +234,9 @@ def _check_architecture(entry: Any, where: str) -> list[str]:
 
 
 def _check_section(params: dict[str, Any], where: str, known: dict[str, Any]) -> list[str]:
-    problems = [f"{where}{key}: unknown key{_suggest(key, known)}" for key in params if key not in known]
+    problems = [
+        f"{where}{_name(key)}: unknown key{_suggest(key, known)}" for key in params if key not in known
+    ]
     problems += [f"{key}: missing section" for key in known if key not in params]
     return problems
 
@@ -182,25 +244,22 @@ def _check_section(params: dict[str, Any], where: str, known: dict[str, Any]) ->
 def _check_mapping(section: Any, where: str, schema: dict[str, Check], required: bool) -> list[str]:
     if not isinstance(section, dict):
         return [f"{where}: must be a mapping of keys to values, got {_describe(section)}"]
-    problems = [f"{where}.{key}: unknown key{_suggest(key, schema)}" for key in section if key not in schema]
+    problems = [
+        f"{where}.{_name(key)}: unknown key{_suggest(key, schema)}"
+        for key in section
+        if key not in schema
+    ]
     for key, check in schema.items():
         if key not in section:
             if required:
                 problems.append(f"{where}.{key}: missing")
             continue
         problem = check(section[key])
-        if problem and isinstance(section[key], str) and NUMERIC_STRING.match(section[key]):
-            problem += f" ({_number_hint(section[key])})"
+        if problem and isinstance(section[key], str) and NUMERIC_STRING.fullmatch(section[key]):
+            problem += f" (YAML reads '{section[key]}' as text: remove the quotes)"
         if problem:
             problems.append(f"{where}.{key}: {problem}")
     return problems
-
-
-def _number_hint(text: str) -> str:
-    """Why YAML read a number as text, and how to write it."""
-    if "e" in text.lower():  # unquoted 1e-3 or 1.0e3: YAML 1.1 floats need a dot and a signed exponent
-        return f"YAML reads {text} as text: write it with a dot and a signed exponent, e.g. 1.0e-3"
-    return f"YAML reads '{text}' as text: remove the quotes"
 
 
 def _suggest(key: Any, known: dict[str, Any]) -> str:
@@ -208,8 +267,13 @@ def _suggest(key: Any, known: dict[str, Any]) -> str:
     return f"; did you mean {matches[0]!r}?" if matches else f"; valid keys: {sorted(known)}"
 
 
+def _name(key: Any) -> str:
+    """A key as the user wrote it, cut short; anything but a plain string as its repr."""
+    return _SHORT.repr(key) if not isinstance(key, str) or len(key) > 40 or not key.isprintable() else key
+
+
 def _describe(value: Any) -> str:
-    return f"{value!r} ({type(value).__name__})"
+    return f"{_SHORT.repr(value)} ({type(value).__name__})"
 
 
 def architecture_settings(params: dict[str, Any], name: str) -> dict[str, Any]:

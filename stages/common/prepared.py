@@ -8,6 +8,7 @@ finiteness and labels so that bad arrays never reach training.
 
 from __future__ import annotations
 
+import math
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -16,11 +17,13 @@ import numpy as np
 import numpy.typing as npt
 
 from mlp.arrays import FloatArray, IntArray
-from stages.common.mnist import N_CLASSES, N_FEATURES
+from stages.common.mnist import N_CLASSES, N_FEATURES, N_TEST, N_TRAIN
 from stages.common.output import open_output
 from stages.common.runner import StageError
 
 TRAIN, VALIDATION, TEST = "train", "val", "test"
+NPY_MAGIC = b"\x93NUMPY"
+HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 
 def splits(validation_size: int) -> tuple[str, ...]:
@@ -40,25 +43,68 @@ def load_split(folder: str | Path, split: str) -> tuple[npt.NDArray[np.float32],
     path = Path(folder) / f"{split}.npz"
     fix = "rerun `dvc repro prepare` (or delete data/prepared first)"
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            X, y = archive["X"], archive["y"]
+        X, y = (_read_member(path, name) for name in ("X", "y"))
     except FileNotFoundError:
         raise StageError(f"{path} is missing; {fix}") from None
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
-        raise StageError(f"{path} is unreadable or corrupt ({error}); {fix}") from None
+    except _Refused as error:
+        raise StageError(f"{path}: {error}; {fix}") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, NotImplementedError) as error:
+        raise StageError(
+            f"{path} is unreadable or corrupt ({type(error).__name__}: {error}); {fix}"
+        ) from None
     problem = _problem(X, y)
     if problem:
         raise StageError(f"{path}: {problem}; {fix}")
     return X, y.astype(np.int64)
 
 
+class _Refused(ValueError):
+    """A member that is not what the contract allows, found before reading its data."""
+
+
+# Each array's dtype and number of dimensions; no split holds more images than MNIST has.
+MEMBERS = {"X": (np.dtype("<f4"), 2), "y": (np.dtype("u1"), 1)}
+MAX_ROWS = N_TRAIN + N_TEST
+MAX_ABS_FEATURE = 1e6  # prepare's scalings stay far inside this (standardising divides by >= 1e-6)
+
+
+def _read_member(path: Path, name: str) -> npt.NDArray[Any]:
+    """Array `name` of the .npz at `path`, read only after its header proves it fits the contract.
+
+    Never np.load: a forged header (10**9 rows) or a zip that inflates to gigabytes would be
+    allocated before any check. Here at most MAX_ROWS rows of the expected width are ever read.
+    """
+    with open(path, "rb") as handle:
+        if handle.read(len(NPY_MAGIC)) == NPY_MAGIC:
+            raise _Refused("is a single .npy array, not the .npz archive of X and y that prepare writes")
+    dtype, ndim = MEMBERS[name]
+    with zipfile.ZipFile(path) as archive, archive.open(f"{name}.npy") as member:
+        version = np.lib.format.read_magic(member)
+        if version not in HEADER_READERS:
+            raise _Refused(f"{name} has .npy format version {version}, not 1.0 or 2.0")
+        shape, fortran_order, found = HEADER_READERS[version](member)
+        if found != dtype or len(shape) != ndim or fortran_order:
+            raise _Refused(f"{name} must be a {ndim}-D {dtype.name} array, got {found} {shape}")
+        if not 0 < shape[0] <= MAX_ROWS or (name == "X" and shape[1] != N_FEATURES):
+            raise _Refused(
+                f"{name} declares shape {shape}; expected 1 to {MAX_ROWS} rows"
+                + (f" of {N_FEATURES} features" if name == "X" else "")
+            )
+        size = math.prod(shape) * dtype.itemsize
+        data = member.read(size)
+    if len(data) != size:
+        raise _Refused(f"{name} declares shape {shape} ({size} bytes) but holds {len(data)}")
+    return np.frombuffer(data, dtype).reshape(shape).copy()
+
+
 def _problem(X: npt.NDArray[Any], y: npt.NDArray[Any]) -> str | None:
-    if X.dtype != np.float32 or X.ndim != 2 or X.shape[0] == 0 or X.shape[1] != N_FEATURES:
-        return f"X must be a non-empty float32 array of shape (n, {N_FEATURES}), got {X.dtype} {X.shape}"
-    if y.dtype != np.uint8 or y.shape != (X.shape[0],):
+    if y.shape != (X.shape[0],):
         return f"y must be {X.shape[0]} uint8 labels, got {y.dtype} {y.shape}"
-    if not np.isfinite(X).all():
+    largest = float(np.abs(X).max())  # NaN propagates
+    if not math.isfinite(largest):
         return "X contains NaN or inf"
+    if largest > MAX_ABS_FEATURE:
+        return f"X holds values up to {largest:.3g}, beyond the ±{MAX_ABS_FEATURE:g} prepare's scalings give"
     if y.max() >= N_CLASSES:
         return f"y holds label {y.max()}, outside 0..{N_CLASSES - 1}"
     return None

@@ -2,10 +2,11 @@
 
 `run_stage(main, name)` runs main(argv) as one transaction: every file it writes through
 `stages.common.output` waits as a finished temporary file and is renamed into place only when
-main() returns, with SIGINT and SIGTERM held off during the renames. A stage that fails or
-is interrupted leaves every output as it was. The errors we expect (bad params, bad data, a
+main() returns and every commit check passes (for example: params.yaml still says what the
+stage read), with SIGINT and SIGTERM held off during the renames. A stage that fails or is
+interrupted leaves every output as it was. The errors we expect (bad params, bad data, a
 diverged run, a full disk) become one message on stderr and exit status 1, Ctrl-C 130 and
-SIGTERM 143.
+SIGTERM 143. Under DVC, a stage whose `dvc` process is gone (killed) stops without writing.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
@@ -35,6 +37,12 @@ FIXES = {
     errno.EEXIST: "a file stands where its folder should be; move that file away",
     errno.ENOENT: "its folder does not exist; create it",
 }
+# DVC deletes a stage's outputs before running it; after a failure this brings them back.
+RESTORE_HINT = (
+    "DVC removed this stage's outputs before running it: `dvc checkout` restores the last recorded "
+    "ones (first `git checkout params.yaml` if a `dvc exp run -S` left a value there)"
+)
+DVC_POLL_SECONDS = 1.0
 
 
 class StageError(RuntimeError):
@@ -42,46 +50,65 @@ class StageError(RuntimeError):
 
 
 EXPECTED_ERRORS = (StageError, ValueError, TrainingDivergedError, ModelFileError, OSError)
-_pending: list[list[tuple[str, Path]]] = []  # open transactions' finished files, innermost last
+
+
+@dataclass
+class _Transaction:
+    files: list[tuple[str, Path]] = field(default_factory=list)  # (finished temporary, target)
+    checks: list[Callable[[], None]] = field(default_factory=list)  # each raises to refuse the commit
+
+
+_pending: list[_Transaction] = []  # open transactions, innermost last
 
 
 def publish(temporary: str, path: Path) -> None:
     """Put a finished temporary file in place: at the end of the open transaction, else now."""
     if _pending:
-        _pending[-1].append((temporary, path))
+        _pending[-1].files.append((temporary, path))
     else:
         os.replace(temporary, path)
 
 
+def check_before_commit(check: Callable[[], None]) -> None:
+    """Run `check` right before the open transaction renames its files (if one is open);
+    it raises to keep every output as it was."""
+    if _pending:
+        _pending[-1].checks.append(check)
+
+
 @contextlib.contextmanager
 def transaction() -> Iterator[None]:
-    """Hold back every `publish` inside the block until it ends without error.
+    """Hold back every `publish` inside the block until it ends without error and every commit
+    check passes.
 
     Then all finished files are renamed into place together, with SIGINT and SIGTERM held off
-    meanwhile (they take effect right after); if the block raises, or is interrupted, every
-    temporary file is removed and all targets keep their old content. (The renames themselves
-    are not one atomic step: should one fail, say because its target became a folder, the
-    earlier ones stay done and the error names the file.)
+    meanwhile (they take effect right after); if the block or a check raises, or the block is
+    interrupted, every temporary file is removed and all targets keep their old content. (The
+    renames themselves are not one atomic step: should one fail, say because its target became
+    a folder, the earlier ones stay done and the error names the file.)
     """
-    batch: list[tuple[str, Path]] = []
-    _pending.append(batch)
+    current = _Transaction()
+    _pending.append(current)
     try:
         yield
+        for check in current.checks:
+            check()
     except BaseException:
         _pending.pop()
-        for temporary, _ in batch:
+        for temporary, _ in current.files:
             remove_quietly(temporary)
         raise
     _pending.pop()
-    if _pending:  # nested: the outer block commits
-        _pending[-1].extend(batch)
+    if _pending:  # nested: the outer block checks and commits
+        _pending[-1].files.extend(current.files)
+        _pending[-1].checks.extend(current.checks)
         return
     with _signals_held():
-        for index, (temporary, path) in enumerate(batch):
+        for index, (temporary, path) in enumerate(current.files):
             try:
                 os.replace(temporary, path)
             except OSError as error:
-                for leftover, _ in batch[index:]:
+                for leftover, _ in current.files[index:]:
                     remove_quietly(leftover)
                 raise write_error(path, error) from error
 
@@ -121,15 +148,20 @@ def run_stage(
     With `all_or_nothing`, main() runs in a transaction(); a stage that reads back its own
     outputs (fetch) must pass False.
     """
-    signal.signal(signal.SIGTERM, functools.partial(_exit_on_sigterm, name))
+    dvc = DvcParent.find()
+    signal.signal(signal.SIGTERM, functools.partial(_exit_on_sigterm, name, dvc))
+    hint = f"\n{name}: {RESTORE_HINT}" if dvc else ""
     try:
         with transaction() if all_or_nothing else contextlib.nullcontext():
+            if dvc:
+                dvc.watch()
+                check_before_commit(dvc.check_alive)
             main(argv)
     except KeyboardInterrupt:
-        print(f"{name}: interrupted; no partial output was kept", file=sys.stderr)
+        print(f"{name}: interrupted; no partial output was kept{hint}", file=sys.stderr)
         sys.exit(130)
     except EXPECTED_ERRORS as error:
-        print(f"{name}: error: {describe(error)}", file=sys.stderr)
+        print(f"{name}: error: {describe(error)}{hint}", file=sys.stderr)
         sys.exit(1)
 
 
@@ -145,7 +177,66 @@ def describe(error: Exception) -> str:
     return f"{text}; {fix}" if fix else text
 
 
-def _exit_on_sigterm(name: str, signum: int, frame: FrameType | None) -> None:
+def _exit_on_sigterm(name: str, dvc: DvcParent | None, signum: int, frame: FrameType | None) -> None:
     # SystemExit unwinds the stack, so atomic_open's cleanup removes temporary files.
-    print(f"{name}: terminated; no partial output was kept", file=sys.stderr)
+    why = f"its DVC process (pid {dvc.pid}) is gone" if dvc and dvc.gone else "terminated"
+    print(f"{name}: {why}; no partial output was kept", file=sys.stderr)
     sys.exit(128 + signum)
+
+
+@dataclass
+class DvcParent:
+    """The `dvc` process that started this stage (Linux: found through /proc).
+
+    Killing `dvc` does not stop the stage it started; left running, the stage would write its
+    outputs minutes later over newer ones. So a watcher thread stops the stage (as SIGTERM does)
+    once `dvc` is gone, and the commit refuses to write if it went in between.
+    """
+
+    pid: int
+    start: str  # the process's start time: a reused pid is another process
+    gone: bool = False
+
+    @classmethod
+    def find(cls) -> DvcParent | None:
+        """The nearest ancestor whose command is dvc, or None (run by hand, or no /proc)."""
+        pid = os.getppid()
+        while pid > 1:
+            stat, command = _proc(pid)
+            if stat is None:
+                return None
+            if any(Path(word).name == "dvc" for word in command[:3]):
+                return cls(pid, stat[19])
+            pid = int(stat[1])
+        return None
+
+    def alive(self) -> bool:
+        stat, _ = _proc(self.pid)
+        return stat is not None and stat[19] == self.start and stat[0] != "Z"
+
+    def check_alive(self) -> None:
+        if not self.alive():
+            self.gone = True
+            raise StageError(f"its DVC process (pid {self.pid}) is gone, so nothing was written")
+
+    def watch(self) -> None:
+        """Stop this process (SIGTERM to itself) as soon as `dvc` is gone."""
+
+        def poll() -> None:
+            while self.alive():
+                threading.Event().wait(DVC_POLL_SECONDS)
+            self.gone = True
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        threading.Thread(target=poll, name="dvc-parent-watch", daemon=True).start()
+
+
+def _proc(pid: int) -> tuple[list[str] | None, list[str]]:
+    """(state, ppid, …, starttime, … from /proc/PID/stat after the command name; argv), or (None, [])."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return None, []
+    # The command name in parentheses may hold spaces; the fields after it are plain.
+    return stat[stat.rindex(")") + 2 :].split(), command

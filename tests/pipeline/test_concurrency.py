@@ -5,14 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import signal
 
 import pytest
 
-from tests.support.dvc import cache_is_intact, sh, start
+from tests.support.dvc import cache_is_intact, make_repo, sh, start
 from tests.support.stages import params_text, temporaries, tiny_params
-from tests.support.synthetic import copy_project, write_raw
 
 # DVC 3.67 locks the repository briefly ("Unable to acquire lock") and each stage's paths for as
 # long as it runs ("'…/data/prepared' is busy, it is being blocked by: (PID …)"); either may answer.
@@ -24,14 +22,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 def test_two_dvc_repro_at_once_one_is_refused_and_nothing_is_corrupted(tmp_path):
     # A concurrent second `dvc repro` fails with DVC's lock message and corrupts nothing (also after Ctrl-C).
-    if shutil.which("git") is None:
-        pytest.skip("git is not installed")
-    repo = tmp_path / "repo"
-    copy_project(repo)
-    (repo / "params.yaml").write_text(params_text(tiny_params(epochs=100000)))
-    sh(repo, "git", "init", "-q")
-    write_raw(repo / "data/raw")
-    sh(repo, "dvc", "commit", "--force", "fetch")
+    repo = make_repo(tmp_path / "repo", tiny_params(epochs=100000))
 
     first, output = start(repo, "dvc", "repro", "train@tiny-42", start_new_session=True), []
     try:

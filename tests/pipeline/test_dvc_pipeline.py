@@ -8,32 +8,22 @@ records them with `dvc commit fetch`, then runs `dvc repro` for everything downs
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.support.dvc import sh
-from tests.support.synthetic import copy_project, retarget_overlay_plots, small_params, write_raw
+from tests.support.dvc import make_repo, sh
+from tests.support.synthetic import retarget_overlay_plots, small_params
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
-    if shutil.which("git") is None:
-        pytest.skip("git is not installed")
-    repo = tmp_path_factory.mktemp("pipeline")
-    copy_project(repo)
     params = small_params()
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    repo = make_repo(tmp_path_factory.mktemp("pipeline"), params)
     retarget_overlay_plots(repo, [f"{name}-42" for name in params["architectures"]])
-    sh(repo, "git", "init", "-q")
-    identity = ("-c", "user.name=t", "-c", "user.email=t@t")
-    sh(repo, "git", *identity, "commit", "-q", "--allow-empty", "-m", "init")
-    write_raw(repo / "data" / "raw")
-    sh(repo, "dvc", "commit", "--force", "fetch")
     return repo
 
 

@@ -101,3 +101,16 @@ def test_a_damaged_or_tampered_model_is_refused_without_running_its_code(workspa
     assert message.startswith("evaluate: error: data/models/tiny-42.npz: ") and expected in message
     assert "rebuild it with `dvc repro --force train@tiny-42`" in message
     assert snapshot(workspace) == before and UNPICKLED == []
+
+
+@pytest.mark.parametrize("n_outputs", [5, 20])
+def test_a_model_with_other_than_ten_outputs_is_refused(workspace, capsys, n_outputs):
+    # A consistent model with 20 outputs would write classes 10..19; with 5 it cannot score MNIST.
+    mlp.save_model(
+        mlp.MLP([784, 16, n_outputs], np.random.default_rng(0)), workspace / "data/models/tiny-42.npz"
+    )
+    before = snapshot(workspace)
+    message = failing_stage("evaluate", capsys)
+    assert f"data/models/tiny-42.npz maps 784 inputs to {n_outputs} classes" in message
+    assert "rebuild it with `dvc repro --force train@tiny-42`" in message
+    assert snapshot(workspace) == before

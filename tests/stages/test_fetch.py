@@ -273,7 +273,7 @@ def test_mnist_dir_files_are_used_without_network(server, tmp_path, form):
     assert server.requests == []
 
 
-@pytest.mark.parametrize("problem", ["missing folder", "missing file", "bad checksum"])
+@pytest.mark.parametrize("problem", ["missing folder", "missing file", "bad checksum", "100 GB file"])
 def test_mnist_dir_problem_fails_without_falling_back(server, tmp_path, problem):
     # Protects: a broken MNIST_DIR names the folder or file (and both hashes); no fallback to the network.
     local, out = tmp_path / "by-hand", tmp_path / "raw"
@@ -286,6 +286,10 @@ def test_mnist_dir_problem_fails_without_falling_back(server, tmp_path, problem)
         (local / f"{name}.gz").unlink()
     if problem == "bad checksum":
         (local / f"{name}.gz").write_bytes(gzip.compress(flip_one_byte(FILES[name])))
+    if problem == "100 GB file":  # sparse: refused from its size, before a byte is read
+        (local / f"{name}.gz").unlink()
+        with open(local / name, "wb") as handle:
+            handle.truncate(100 << 30)
     with pytest.raises(FetchError) as caught:
         fetch_mnist(out, local_dir=local, checksums=CHECKSUMS, mirrors=[serve(server, "good", good)], **FAST)
     message = str(caught.value)
@@ -295,6 +299,8 @@ def test_mnist_dir_problem_fails_without_falling_back(server, tmp_path, problem)
     if problem == "bad checksum":
         actual = hashlib.sha256(flip_one_byte(FILES[name])).hexdigest()
         assert f"{name}.gz" in message and actual in message and CHECKSUMS[name] in message
+    if problem == "100 GB file":
+        assert f"is {100 << 30} bytes, more than any MNIST file" in message
     assert not out.exists() and server.requests == []
 
 

@@ -68,6 +68,10 @@ def test_stage_writes_the_splits_params_name(fresh):
     [
         ({"subset": 5000}, "has only 400 training images"),
         ({"validation_size": 400}, "leaves no training images"),
+        (
+            {"subset": 1},
+            "prepare.subset 1 with prepare.test_fraction 0.2 leaves 0 training and 1 test images",
+        ),
     ],
 )
 def test_sizes_the_data_cannot_give_are_refused(fresh, capsys, edit, message):

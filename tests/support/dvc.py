@@ -4,38 +4,67 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 
-def environment(repo: Path) -> dict[str, str]:
-    """The environment DVC runs in: no analytics, and this interpreter first on PATH (DVC_NOTES)."""
+from tests.support.stages import params_text
+from tests.support.synthetic import copy_project, write_raw
+
+IDENTITY = ("-c", "user.name=t", "-c", "user.email=t@t")  # for git commit in a test repository
+
+
+def environment(repo: Path, hooks: Path | None = None) -> dict[str, str]:
+    """The environment DVC runs in: no analytics, and this interpreter first on PATH (DVC_NOTES);
+    a `hooks` folder (a sitecustomize.py) goes first on PYTHONPATH of every Python it starts."""
     return os.environ | {
         "DVC_NO_ANALYTICS": "1",
         "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}",
         "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONPATH": str(repo),
+        "PYTHONPATH": os.pathsep.join(str(path) for path in (hooks, repo) if path is not None),
     }
+
+
+def make_repo(repo: Path, params: dict) -> Path:
+    """A git and DVC repository of the project's code at `repo`, with `params` and tiny synthetic
+    MNIST files recorded as fetch's output (fetch itself would check the real checksums)."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    copy_project(repo)
+    (repo / "params.yaml").write_text(params_text(params))
+    sh(repo, "git", "init", "-q")
+    sh(repo, "git", *IDENTITY, "commit", "-q", "--allow-empty", "-m", "init")
+    write_raw(repo / "data" / "raw")
+    sh(repo, "dvc", "repro", "check")
+    sh(repo, "dvc", "commit", "--force", "fetch")
+    return repo
+
+
+def run(repo: Path, *command: str) -> subprocess.CompletedProcess[str]:
+    """Run a command in `repo` and return what it did, whether it failed or not."""
+    return subprocess.run(
+        command, cwd=repo, env=environment(repo), capture_output=True, text=True, timeout=600
+    )
 
 
 def sh(repo: Path, *command: str) -> str:
     """Run a command in `repo`; return its output, failing the test if it fails."""
-    result = subprocess.run(
-        command, cwd=repo, env=environment(repo), capture_output=True, text=True, timeout=600
-    )
+    result = run(repo, *command)
     assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout + result.stderr
 
 
-def start(repo: Path, *command: str, **popen: Any) -> subprocess.Popen[str]:
+def start(repo: Path, *command: str, hooks: Path | None = None, **popen: Any) -> subprocess.Popen[str]:
     """Start a command in `repo` in the background, its stderr merged into its stdout."""
     return subprocess.Popen(
         list(command),
         cwd=repo,
-        env=environment(repo),
+        env=environment(repo, hooks),
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

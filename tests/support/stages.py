@@ -14,13 +14,14 @@ from types import ModuleType
 import pytest
 import yaml
 
-from stages import evaluate, fetch, prepare, train
+from stages import check, evaluate, fetch, prepare, train
 from stages.common.runner import run_stage
 from stages.report import __main__ as report
 from tests.support import PROJECT
 from tests.support.synthetic import small_params
 
 MODULES: dict[str, ModuleType] = {
+    "check": check,
     "fetch": fetch,
     "prepare": prepare,
     "train": train,

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import copy
+import math
+import time
 
 import pytest
 import yaml
 
+import stages.train
+from stages.common import params as params_module
 from stages.common.params import ParamsError, architecture_settings, load_params, validate
 from tests.support import PROJECT
 from tests.support.stages import failing_stage, params_text, snapshot, tiny_params
@@ -54,18 +58,18 @@ def test_unreadable_params_file(tmp_path, text, message):
         (lambda p: p["train"].update(epochs=0), "train.epochs: must be at least 1"),
         (lambda p: p["train"].update(learnig_rate=0.1), "did you mean 'learning_rate'"),
         (lambda p: p.update(trian={}), "did you mean 'train'"),
-        (lambda p: p["train"].update(learning_rate="1e-3"), "write it with a dot"),
+        (lambda p: p["train"].update(learning_rate="1e-3"), "YAML reads '1e-3' as text: remove the quotes"),
         (lambda p: p["train"].update(epochs=True), "train.epochs: must be an integer"),
         (lambda p: p["train"].update(epochs=10.0), "train.epochs: must be an integer"),
         (lambda p: p["train"].update(batch_size=0), "train.batch_size: must be at least 1"),
-        (lambda p: p["train"].update(learning_rate=0), "train.learning_rate: must lie in"),
-        (lambda p: p["train"].update(learning_rate=float("nan")), "train.learning_rate: must lie in"),
-        (lambda p: p["train"].update(learning_rate=float("inf")), "train.learning_rate: must lie in"),
-        (lambda p: p["train"].update(momentum=1.0), "train.momentum: must lie in"),
-        (lambda p: p["train"].update(weight_decay=-0.1), "train.weight_decay: must lie in"),
-        (lambda p: p["train"].update(dropout=1.0), "train.dropout: must lie in"),
-        (lambda p: p["prepare"].update(test_fraction=1.0), "prepare.test_fraction: must lie in"),
-        (lambda p: p["prepare"].update(test_fraction=0), "prepare.test_fraction: must lie in"),
+        (lambda p: p["train"].update(learning_rate=0), "train.learning_rate: must be a finite number"),
+        (lambda p: p["train"].update(learning_rate=math.nan), "train.learning_rate: must be a finite number"),
+        (lambda p: p["train"].update(learning_rate=math.inf), "finite number in (0, inf), got inf"),
+        (lambda p: p["train"].update(momentum=1.0), "train.momentum: must be a finite number"),
+        (lambda p: p["train"].update(weight_decay=-0.1), "train.weight_decay: must be a finite number"),
+        (lambda p: p["train"].update(dropout=1.0), "train.dropout: must be a finite number"),
+        (lambda p: p["prepare"].update(test_fraction=1.0), "prepare.test_fraction: must be a finite number"),
+        (lambda p: p["prepare"].update(test_fraction=0), "prepare.test_fraction: must be a finite number"),
         (lambda p: p["prepare"].update(subset=70000), "prepare.subset: must be at least 1 and at most 60000"),
         (
             lambda p: p["train"].update(activation="relux"),
@@ -146,3 +150,76 @@ def test_bad_params_stop_a_stage_before_it_touches_anything(workspace, capsys, s
     before = snapshot(workspace)
     assert "train.epochs: must be at least 1" in failing_stage(stage, capsys)
     assert snapshot(workspace) == before
+
+
+def test_params_changed_during_a_run_keep_every_output(workspace, capsys, monkeypatch):
+    # A `dvc exp run -S` while a stage trains rewrites params.yaml: the stage must not write results
+    # that DVC would then record under the new values. It fails, naming the file; nothing changes.
+    real_train_model = stages.train.train_model
+
+    def train_while_params_change(*args, **kwargs):
+        (workspace / "params.yaml").write_text(params_text(tiny_params(epochs=2)))
+        return real_train_model(*args, **kwargs)
+
+    monkeypatch.setattr(stages.train, "train_model", train_while_params_change)
+    before = snapshot(workspace)
+    message = failing_stage("train", capsys)
+    assert "params.yaml changed while this stage ran" in message and "nothing was written" in message
+    assert {path: data for path, data in snapshot(workspace).items() if path != "params.yaml"} == {
+        path: data for path, data in before.items() if path != "params.yaml"
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("learning_rate: 1e-3", 0.001),  # YAML 1.2, as DVC reads it (PyYAML would give a string)
+        ("learning_rate: 1.0e-3", 0.001),
+        ("learning_rate: .5", 0.5),
+    ],
+)
+def test_numbers_are_read_as_dvc_reads_them(params, tmp_path, text, expected):
+    # The value a stage trains with is the value DVC records in dvc.lock: both read YAML 1.2.
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False).replace("learning_rate: 0.1", text))
+    assert load_params(path)["train"]["learning_rate"] == expected
+
+
+def test_a_duplicate_key_is_refused_with_its_line(params, tmp_path):
+    # DVC refuses a params.yaml with a key twice; so do we, naming the key and the line.
+    path = tmp_path / "params.yaml"
+    text = yaml.safe_dump(params, sort_keys=False)
+    path.write_text(text.replace("  epochs: 100\n", "  epochs: 100\n  epochs: 5\n"))
+    with pytest.raises(ParamsError, match=r'duplicate key "epochs".* at line \d+; keep one of them'):
+        load_params(path)
+
+
+def test_an_alias_bomb_gives_a_short_message_quickly(params, tmp_path):
+    # 894 bytes of nested YAML aliases stand for 10**9 values: the message quotes a few, not gigabytes.
+    levels = ["a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    levels += [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]" for i in range(8)]
+    text = "bomb:\n" + "".join(f"  {line}\n" for line in levels) + yaml.safe_dump(params, sort_keys=False)
+    text = text.replace("  hidden_sizes:\n    - 128\n    - 64\n", "  hidden_sizes: *i\n", 1)
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    started = time.monotonic()
+    with pytest.raises(ParamsError) as caught:
+        load_params(path)
+    assert time.monotonic() - started < 5
+    assert len(str(caught.value)) < 2000 and "hidden_sizes: must hold positive integers only" in str(
+        caught.value
+    )
+
+
+@pytest.mark.parametrize("name", ["deep\n", "deep\nx", " deep", "dé"])
+def test_an_architecture_name_must_match_entirely(params, name):
+    # Names go into file names: the whole name must be letters, digits, '_' or '-' (no trailing newline).
+    params["architectures"][name] = {"hidden_sizes": [8]}
+    assert any("is used in file names" in problem for problem in validate(params))
+
+
+def test_threads_beyond_the_machines_cores_are_refused(params, monkeypatch):
+    # More BLAS threads than cores only slows training (400x seen): refused, naming the cores.
+    monkeypatch.setattr(params_module, "CORES", 2)
+    params["train"]["threads"] = 64
+    assert any("more than this machine's 2 cores" in problem for problem in validate(params))

@@ -1,0 +1,40 @@
+"""Check stage: params.yaml is valid as a whole, before any other stage runs.
+
+Usage (from dvc.yaml): python -m stages.check OUTPUT
+
+DVC deletes a stage's outputs right before running it, so a stage that refuses its params
+has already lost them. Every other stage depends on this one, which DVC runs first: a bad
+value (say from `dvc exp run -S train.epochs=-1`) stops the pipeline here, with every earlier
+output still in place. OUTPUT holds the same bytes whatever the params, so a valid change
+reruns only the stages whose own params changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from stages.common.output import write_text
+from stages.common.params import ParamsError, load_params
+from stages.common.runner import run_stage
+
+UNDO = (
+    "Nothing else has run, so every output is as it was. To go back: `git checkout params.yaml` "
+    "(also after a `dvc exp run -S`), or correct the value and run again."
+)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m stages.check", description=__doc__.split("\n\n")[0])
+    parser.add_argument("output", help="a file saying params.yaml is valid, e.g. data/checked.txt")
+    args = parser.parse_args(argv)
+    try:
+        load_params()
+    except ParamsError as error:
+        raise ParamsError(f"{error}\n{UNDO}") from None
+    write_text(args.output, "params.yaml is valid\n")
+    print("check: params.yaml is valid")
+
+
+if __name__ == "__main__":
+    run_stage(main, "check")

@@ -1,0 +1,169 @@
+"""The record never lies, with real DVC: what dvc.lock and the outputs say is what ran.
+
+A bad `-S` value stops at the check stage with every output in place; params changed by a
+concurrent `dvc exp run` are never recorded for results made with the old ones; a stage whose
+`dvc` was killed writes nothing; temporary files of a killed write are never hashed; a run-cache
+restore brings back the training time of the run it restores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.dvc import IDENTITY, make_repo, run, sh, start
+from tests.support.stages import params_text, tiny_params
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+# First on PYTHONPATH of the stages DVC starts: with STAGE_WAIT_FOR set, the stage prints a line
+# and waits for that file to exist before it writes its first output (at its first fsync).
+SITECUSTOMIZE = """
+import os, sys, time
+
+_wait_for = os.environ.get("STAGE_WAIT_FOR")
+if _wait_for:
+    _fsync = os.fsync
+
+    def _wait_then_fsync(fd):
+        print("stage waiting before writing", file=sys.stderr, flush=True)
+        while not os.path.exists(_wait_for):
+            time.sleep(0.05)
+        os.fsync = _fsync
+        _fsync(fd)
+
+    os.fsync = _wait_then_fsync
+"""
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    """A repository where the whole tiny pipeline has run and been committed."""
+    repo = make_repo(tmp_path_factory.mktemp("record"), tiny_params())
+    sh(repo, "dvc", "repro")
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", *IDENTITY, "commit", "-q", "-m", "baseline")
+    return repo
+
+
+@pytest.fixture
+def clean(repo):
+    """The committed state again after each test: params.yaml, dvc.lock and the outputs."""
+    yield repo
+    sh(repo, "git", "checkout", "--", ".")
+    sh(repo, "dvc", "checkout", "--force")
+
+
+def _outputs(repo: Path) -> dict[str, bytes]:
+    return {
+        path.relative_to(repo).as_posix(): path.read_bytes()
+        for folder in ("data/models", "reports")
+        for path in sorted((repo / folder).rglob("*"))
+        if path.is_file()
+    }
+
+
+def _lock_params(repo: Path, stage: str) -> dict:
+    return yaml.safe_load((repo / "dvc.lock").read_text())["stages"][stage]["params"]["params.yaml"]
+
+
+def _stage_pids(pattern: str) -> list[int]:
+    """Processes whose command line contains `pattern` (Linux /proc)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if pattern in command:
+                pids.append(int(entry.name))
+    return pids
+
+
+def test_a_bad_value_stops_at_the_check_with_every_output_in_place(clean):
+    # `dvc exp run -S train.epochs=-1` fails before DVC deletes any stage's outputs, and says how to go back.
+    before = _outputs(clean)
+    result = run(clean, "dvc", "exp", "run", "-S", "train.epochs=-1")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "train.epochs: must be at least 1" in output and "`git checkout params.yaml`" in output
+    assert _outputs(clean) == before
+
+
+def test_leftover_temporaries_are_not_hashed(clean):
+    # What a SIGKILL mid-write leaves (.NAME.XXXX.tmp) changes no stage's dependencies.
+    (clean / "reports/history/.tiny-42.csv.k1ll3d.tmp").write_text("half a history")
+    (clean / "data/prepared/.train.npz.k1ll3d.tmp").write_bytes(b"half an array")
+    assert "up to date" in sh(clean, "dvc", "status")
+    for leftover in clean.rglob("*.k1ll3d.tmp"):
+        leftover.unlink()
+
+
+def test_params_changed_by_a_concurrent_experiment_are_never_recorded(clean, tmp_path):
+    # A `dvc exp run -S` during a `dvc repro` is refused by DVC but leaves params.yaml changed; the
+    # running stage must then refuse to write, so dvc.lock never pairs old results with new params.
+    (tmp_path / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    go = tmp_path / "go"
+    (clean / "params.yaml").write_text(params_text(tiny_params(epochs=4)))
+    os.environ["STAGE_WAIT_FOR"] = str(go)
+    try:
+        first = start(clean, "dvc", "repro", "train@tiny-42", hooks=tmp_path)
+    finally:
+        del os.environ["STAGE_WAIT_FOR"]
+    output = []
+    try:
+        for line in first.stdout:
+            output.append(line)
+            if "stage waiting before writing" in line:
+                break
+        experiment = run(clean, "dvc", "exp", "run", "-S", "train.epochs=2")
+        assert experiment.returncode != 0  # refused: the repository is locked
+        assert "epochs: 2" in (clean / "params.yaml").read_text()  # but params.yaml was changed
+    finally:
+        go.touch()
+        output.append(first.communicate(timeout=120)[0])
+    text = "".join(output)
+    assert first.returncode != 0 and "params.yaml changed while this stage ran" in text, text
+    assert _lock_params(clean, "train@tiny-42")["train"]["epochs"] == 3  # the committed record
+    assert "up to date" not in sh(clean, "dvc", "status", "train@tiny-42")
+
+
+def test_a_stage_whose_dvc_is_killed_stops_without_writing(clean):
+    # `kill <dvc pid>` leaves the stage running; it must notice and stop before writing anything.
+    (clean / "params.yaml").write_text(params_text(tiny_params(epochs=100000)))
+    dvc = start(clean, "dvc", "repro", "train@tiny-42", start_new_session=True)
+    try:
+        for line in dvc.stdout:
+            if "train@tiny-42 epoch 1/" in line:
+                break
+        [stage] = [pid for pid in _stage_pids("stages.train tiny 42") if pid != dvc.pid]
+        dvc.send_signal(signal.SIGTERM)  # the dvc process only, as `kill <pid>` does
+        dvc.communicate(timeout=60)
+        deadline = time.monotonic() + 30
+        while stage in _stage_pids("stages.train tiny 42") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert stage not in _stage_pids("stages.train tiny 42"), "the stage outlived its dvc"
+    finally:
+        for pid in _stage_pids("stages.train tiny 42"):
+            os.kill(pid, signal.SIGKILL)
+    assert not (clean / "data/models/tiny-42.npz").exists()  # DVC had removed it; nothing new came
+    assert list(clean.rglob("*.tmp")) == []
+
+
+def test_a_run_cache_restore_brings_back_the_time_of_the_run_it_restores(clean):
+    # After an experiment with other epochs, back to the committed params: the restored outputs,
+    # the training time included, are those of the committed run, not of the last one.
+    committed = json.loads((clean / "reports/timing/tiny-42.json").read_text())
+    (clean / "params.yaml").write_text(params_text(tiny_params(epochs=5)))
+    sh(clean, "dvc", "repro", "train@tiny-42")
+    sh(clean, "git", "checkout", "params.yaml")
+    output = sh(clean, "dvc", "repro", "train@tiny-42")
+    assert "is cached - skipping run" in output
+    assert json.loads((clean / "reports/timing/tiny-42.json").read_text()) == committed
