@@ -5,13 +5,15 @@ command line, and every function takes plain values.
 """
 
 from mlp.activations import ACTIVATIONS
+from mlp.divergence import TrainingDivergedError
 from mlp.layers import INITIALIZERS, Dense
 from mlp.losses import softmax_cross_entropy
+from mlp.memory import model_bytes, training_bytes
 from mlp.model import MLP
 from mlp.optimizers import OPTIMIZERS, SGD, Adam, Optimizer, make_optimizer
 from mlp.persistence import ModelFileError, load_model, save_model
 from mlp.schedules import SCHEDULES, learning_rate_at
-from mlp.train import FitResult, TrainingDivergedError, best_epoch, evaluate, fit
+from mlp.train import FitResult, best_epoch, evaluate, fit
 
 __all__ = [
     "ACTIVATIONS",
@@ -32,6 +34,8 @@ __all__ = [
     "learning_rate_at",
     "load_model",
     "make_optimizer",
+    "model_bytes",
     "save_model",
     "softmax_cross_entropy",
+    "training_bytes",
 ]

@@ -18,8 +18,12 @@ def random_shifts(side: int, max_shift: int) -> Callable[[FloatArray, np.random.
 
     Each image gets its own vertical and horizontal shift in [-max_shift, max_shift]; pixels
     entering at a border repeat the edge (the background, for MNIST), whatever the scaling.
-    The returned function maps (n_samples, side*side) to a new array of the same shape.
+    The returned function maps (n_samples, side*side) to a new array of the same shape and
+    dtype; given rows of another length it raises ValueError.
     """
+    for name, value in (("side", side), ("max_shift", max_shift)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ValueError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
     if side < 1 or not 0 <= max_shift < side:
         raise ValueError(f"max_shift must lie in [0, {side - 1}] for {side}x{side} images, got {max_shift}")
     padded_side = side + 2 * max_shift
@@ -36,7 +40,11 @@ def random_shifts(side: int, max_shift: int) -> Callable[[FloatArray, np.random.
     )
 
     def shift(X: FloatArray, rng: np.random.Generator) -> FloatArray:
-        assert X.ndim == 2 and X.shape[1] == side * side
+        if np.ndim(X) != 2 or np.shape(X)[1] != side * side:
+            raise ValueError(
+                f"random_shifts({side}, {max_shift}) shifts {side}x{side} images, rows of {side * side} "
+                f"pixels, but got a batch of shape {np.shape(X)}; build it with the side of your images"
+            )
         n_samples = len(X)
         margin = ((0, 0), (max_shift, max_shift), (max_shift, max_shift))
         padded = np.pad(X.reshape(n_samples, side, side), margin, mode="edge")

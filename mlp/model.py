@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -15,14 +16,17 @@ from mlp.activations import ACTIVATIONS
 from mlp.arrays import FloatArray, IntArray
 from mlp.layers import INITIALIZERS, Dense, dropout_mask
 from mlp.losses import softmax_cross_entropy
+from mlp.memory import DEFAULT_MAX_BYTES, EVAL_CHUNK, GIB, model_bytes
 from mlp.validation import (
     check_choice,
+    check_dtype,
     check_features,
     check_fraction,
+    check_generator,
     check_layer_sizes,
+    check_positive,
+    largest_magnitude,
 )
-
-DTYPES = ("float32", "float64")
 
 
 class MLP:
@@ -36,6 +40,8 @@ class MLP:
     init : "he" (default, for ReLU) or "glorot" (for tanh and sigmoid).
     dtype : "float32" (default, fast) or "float64" (for gradient checks).
     dropout : probability of dropping each hidden unit while training; 0 disables it.
+    max_bytes : refuse, before allocating anything, a network whose construction needs more
+        bytes than this (memory.model_bytes; 8 GiB by default); None disables the check.
     """
 
     def __init__(
@@ -46,14 +52,17 @@ class MLP:
         init: str = "he",
         dtype: str = "float32",
         dropout: float = 0.0,
+        *,
+        max_bytes: int | None = DEFAULT_MAX_BYTES,
     ) -> None:
         self.layer_sizes = check_layer_sizes(layer_sizes)
+        check_generator(rng)
         check_choice("activation", activation, ACTIVATIONS)
         check_choice("init", init, INITIALIZERS)
-        check_choice("dtype", dtype if isinstance(dtype, str) else np.dtype(dtype).name, DTYPES)
+        self.dtype = check_dtype(dtype)
         check_fraction("dropout", dropout)
         self.activation, self.init, self.dropout = activation, init, float(dropout)
-        self.dtype = np.dtype(dtype)
+        _check_build_size(self.layer_sizes, self.dtype, max_bytes)
         weights = [
             INITIALIZERS[init](fan_in, fan_out, rng).astype(self.dtype)
             for fan_in, fan_out in itertools.pairwise(self.layer_sizes)
@@ -176,6 +185,8 @@ class MLP:
         weight_decay: float = 0.0,
         training: bool = False,
         rng: np.random.Generator | None = None,
+        *,
+        checked: bool = False,
     ) -> float:
         """One forward and backward pass on a batch; returns its loss, L2 penalty included.
 
@@ -183,11 +194,17 @@ class MLP:
         those of the deterministic network, as gradient checks need.
 
         The gradients are then available from gradients(). X must already have the model's
-        dtype and y be int class indices; train.fit checks both once per run.
+        dtype. y must hold class indices in 0..n_classes-1: the loss checks them (ValueError)
+        unless `checked` says the caller did already (train.fit does, once per run).
         """
-        loss, dlogits = softmax_cross_entropy(self.forward(X, training, rng), y)
+        loss, dlogits = softmax_cross_entropy(self.forward(X, training, rng), y, checked=checked)
         self.backward(dlogits)
         return loss + self._weight_decay(weight_decay)
+
+    def squared_weight_norm(self) -> float:
+        """sum(W**2) over every layer's weights (biases excluded): the L2 penalty's sum."""
+        weights = self._parameters[: self._n_weights]
+        return float(np.dot(weights, weights))
 
     def _weight_decay(self, weight_decay: float) -> float:
         """Add the gradient of the L2 penalty 0.5 * weight_decay * sum(W**2) and return the
@@ -196,11 +213,24 @@ class MLP:
             return 0.0
         weights = self._parameters[: self._n_weights]
         self._gradients[: self._n_weights] += self.dtype.type(weight_decay) * weights
-        return 0.5 * weight_decay * float(np.dot(weights, weights))
+        return 0.5 * weight_decay * self.squared_weight_norm()
 
-    def predict_logits(self, X: npt.ArrayLike, batch_size: int = 4096) -> FloatArray:
-        """Logits (n_samples, n_classes) without dropout, computed in chunks to bound memory."""
-        X = check_features(X, self.n_features).astype(self.dtype, copy=False)
+    def predict_logits(self, X: npt.ArrayLike, batch_size: int = EVAL_CHUNK) -> FloatArray:
+        """Logits (n_samples, n_classes) without dropout, computed in chunks to bound memory.
+
+        Raises ValueError if X does not fit the model's dtype, or if its values are so large
+        that the logits overflow it (they would give NaN probabilities and arbitrary classes).
+        """
+        check_positive("batch_size", batch_size, integer=True)
+        X = check_features(X, self.n_features, dtype=self.dtype)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow raises just below
+            logits = self._chunked_logits(X, batch_size)
+        if not np.isfinite(logits).all():
+            raise ValueError(overflow_message("X", X))
+        return logits
+
+    def _chunked_logits(self, X: FloatArray, batch_size: int = EVAL_CHUNK) -> FloatArray:
+        """predict_logits without its checks, for X already checked and cast (train.py uses it)."""
         # forward() returns a new array per call (the last layer's matmul allocates it).
         chunks = [self.forward(X[i : i + batch_size]) for i in range(0, len(X), batch_size)]
         if not chunks:
@@ -218,3 +248,25 @@ class MLP:
         """The most likely class (n_samples,) for each row of X."""
         labels: IntArray = np.argmax(self.predict_logits(X), axis=1)
         return labels
+
+
+def overflow_message(name: str, X: FloatArray) -> str:
+    """Why a model gave non-finite logits or loss for inputs `X` of finite values, and the fix."""
+    return (
+        f"{name} is too large for the model: its logits overflow {X.dtype} (the largest |value| "
+        f"in {name} is {largest_magnitude(X):.3g}); scale the inputs, e.g. to [0, 1]"
+    )
+
+
+def _check_build_size(layer_sizes: list[int], dtype: np.dtype[Any], max_bytes: int | None) -> None:
+    """Refuse, before allocating, a network whose construction needs more than `max_bytes`."""
+    if max_bytes is None:
+        return
+    check_positive("max_bytes", max_bytes)
+    needed = model_bytes(layer_sizes, dtype)
+    if needed > max_bytes:
+        raise ValueError(
+            f"layer_sizes {layer_sizes} need about {needed / GIB:.1f} GiB to build in {dtype.name} "
+            f"(memory.model_bytes), over the max_bytes limit of {max_bytes / GIB:.1f} GiB; "
+            "use smaller layers, or pass a larger max_bytes (None for no limit) if the machine has the memory"
+        )

@@ -39,6 +39,8 @@ class SGD:
     ) -> None:
         check_positive("learning_rate", learning_rate)
         check_fraction("momentum", momentum)
+        if not isinstance(nesterov, (bool, np.bool_)):
+            raise ValueError(f"nesterov must be True or False, got {nesterov!r} ({type(nesterov).__name__})")
         if nesterov and momentum == 0:
             raise ValueError("nesterov needs a momentum above 0, e.g. momentum: 0.9")
         self.params = params
@@ -129,7 +131,8 @@ OPTIMIZERS: dict[str, OptimizerFactory] = {
 def make_optimizer(name: str, params: FloatArray, learning_rate: float, momentum: float = 0.9) -> Optimizer:
     """Build the optimizer called `name` in OPTIMIZERS on the parameter vector `params`.
 
-    `momentum` is used by "momentum" and "nesterov" only.
+    `momentum` is used by "momentum" and "nesterov" only, but must be valid for any.
     """
     check_choice("optimizer", name, OPTIMIZERS)
+    check_fraction("momentum", momentum)
     return OPTIMIZERS[name](params, learning_rate, momentum)

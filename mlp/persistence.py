@@ -3,13 +3,17 @@
 Layout: `header` is the UTF-8 JSON header as a uint8 array; `W0, b0, W1, b1, ...` are the
 layers' arrays. The header holds what is needed to rebuild the model without params.yaml
 (layer sizes, activation, dtype, ...) plus free-form `metadata` from the caller. Loading
-reads the zip members itself (never np.load, never a pickle), checks each array's declared
-size against the bytes present before allocating it, and checks every array against the header.
+reads the zip members itself (never np.load, never a pickle) and never lets the file size
+its memory: the archive's shape is bounded before zipfile parses it (archive.py), the
+members' declared sizes must total at most MAX_MODEL_BYTES and are counted as they inflate,
+and each array's declared size is checked against the bytes present before it is used.
+Every header field's type and every array's shape and dtype are checked against the header.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import math
 import os
@@ -23,17 +27,27 @@ import numpy as np
 import numpy.typing as npt
 
 from mlp.activations import ACTIVATIONS
+from mlp.archive import ArchiveError, open_archive, read_member
 from mlp.atomic import atomic_open
 from mlp.layers import INITIALIZERS
-from mlp.model import DTYPES, MLP
+from mlp.memory import GIB
+from mlp.model import MLP
+from mlp.validation import DTYPES
 
 FORMAT = "numpy-mlp"
 FORMAT_VERSION = 1
 NPY_MAGIC = b"\x93NUMPY"
 HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 PLAIN_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32), np.dtype(np.float64))
-MAX_ARRAY_BYTES = 1 << 30  # far above any MLP trained here; bounds what a forged file can make us read
-READ_CHUNK = 1 << 20
+# Limits far above any MLP trained here (the widest, 784-1024-1024-10, takes 7 MB), which
+# bound what a forged file can make us read: loading a model needs about three times its size.
+MAX_MODEL_BYTES = 1 * GIB  # uncompressed, all members together
+MAX_HEADER_BYTES = 1 << 20
+MAX_LAYERS = 256
+MAX_MEMBERS = 2 * MAX_LAYERS + 1
+MAX_DIRECTORY_BYTES = 1024 * MAX_MEMBERS
+MAX_FILE_BYTES = MAX_MODEL_BYTES + (1 << 20)  # room for the zip's and the .npy headers
+NPY_HEADER_BYTES = 256  # at most, per array (NumPy pads its .npy header to 64 or 128 bytes)
 # What a damaged archive makes zipfile or NumPy's .npy header parser raise: truncation, a bad CRC,
 # and bits flipped into "unsupported compression" (NotImplementedError) or "encrypted" (RuntimeError).
 READ_ERRORS = (
@@ -65,6 +79,9 @@ def save_model(
     target : a path (conventionally ending in .npz), written atomically, or a binary file
         opened for writing (e.g. by a caller that replaces several files together).
     metadata : JSON-serialisable facts to keep with the weights (e.g. architecture name).
+
+    Raises ValueError, before writing anything, for a model that load_model would refuse
+    as too large (over MAX_MODEL_BYTES, MAX_LAYERS layers, or a header over MAX_HEADER_BYTES).
     """
     header = {
         "format": FORMAT,
@@ -77,6 +94,7 @@ def save_model(
         "metadata": metadata or {},
     }
     header_bytes = json.dumps(header, sort_keys=True).encode("utf-8")
+    _check_loadable(model, header_bytes)
     arrays: dict[str, npt.NDArray[Any]] = {"header": np.frombuffer(header_bytes, dtype=np.uint8)}
     for i, layer in enumerate(model.layers):
         arrays[f"W{i}"], arrays[f"b{i}"] = layer.W, layer.b
@@ -91,15 +109,16 @@ def load_model(path: str | os.PathLike[str]) -> tuple[MLP, dict[str, Any]]:
     """Read a model written by save_model; returns (model, metadata).
 
     Raises ModelFileError, naming the file, if it is missing, truncated, corrupt, holds an
-    object (pickled) array, or its arrays disagree with its header in shape or dtype. No
-    pickle is ever loaded, and no array is allocated before its declared size is checked
-    against the bytes actually present, so a forged header cannot exhaust memory.
+    object (pickled) array, its arrays disagree with its header in shape or dtype, or it
+    declares more than MAX_MODEL_BYTES. No pickle is ever loaded, and nothing is allocated
+    from a size the file declares before that size is checked, so a forged file cannot
+    exhaust memory.
     """
     path = Path(path)
     try:
         header, weights, biases = _read_model_file(path)
         _check_arrays(header, weights, biases)
-    except ModelFileError as error:
+    except (ModelFileError, ArchiveError) as error:
         raise ModelFileError(f"{path}: {error}") from None
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such model file") from None
@@ -109,34 +128,58 @@ def load_model(path: str | os.PathLike[str]) -> tuple[MLP, dict[str, Any]]:
     return model, header["metadata"]
 
 
+def _check_loadable(model: MLP, header_bytes: bytes) -> None:
+    """Raise ValueError if load_model would refuse the file save_model is about to write."""
+    n_arrays = 2 * len(model.layers)
+    n_bytes = len(header_bytes) + model.parameters().nbytes + NPY_HEADER_BYTES * (n_arrays + 1)
+    if len(model.layers) > MAX_LAYERS or n_bytes > MAX_MODEL_BYTES or len(header_bytes) > MAX_HEADER_BYTES:
+        raise ValueError(
+            f"cannot save a model of {len(model.layers)} layers, {n_bytes} bytes and a "
+            f"{len(header_bytes)}-byte header: load_model accepts at most {MAX_LAYERS} layers, "
+            f"{MAX_MODEL_BYTES} bytes and a {MAX_HEADER_BYTES}-byte header; "
+            "use a smaller network or less metadata"
+        )
+
+
 def _read_model_file(path: Path) -> tuple[dict[str, Any], list[npt.NDArray[Any]], list[npt.NDArray[Any]]]:
     """The checked header and the raw weight and bias arrays of the archive at `path`."""
     with open(path, "rb") as handle:
         if handle.read(len(NPY_MAGIC)) == NPY_MAGIC:
             raise ModelFileError("is a single .npy array, not a model archive (.npz)")
-    with zipfile.ZipFile(path) as archive:
-        members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
+    with open_archive(path, MAX_FILE_BYTES, MAX_MEMBERS, MAX_DIRECTORY_BYTES) as archive:
+        infos = archive.infolist()
+        declared = sum(info.file_size for info in infos)
+        if declared > MAX_MODEL_BYTES:
+            raise ModelFileError(
+                f"its {len(infos)} members declare {declared} bytes ({declared / GIB:.1f} GiB) "
+                f"uncompressed in total, over the {MAX_MODEL_BYTES} bytes a model file may hold; "
+                "refused before reading them"
+            )
+        members = {info.filename.removesuffix(".npy"): info for info in infos}
         if "header" not in members:
             raise ModelFileError("has no header array; it was not written by mlp.save_model")
-        header = _read_header(_read_array(archive, members["header"]))
+        header = _read_header(_read_array(archive, members["header"], MAX_HEADER_BYTES))
         n_layers = len(header["layer_sizes"]) - 1
         expected = {f"W{i}" for i in range(n_layers)} | {f"b{i}" for i in range(n_layers)}
         if set(members) != expected | {"header"}:
-            raise ModelFileError(f"holds arrays {sorted(members)}, expected {sorted(expected)}")
-        weights = [_read_array(archive, members[f"W{i}"]) for i in range(n_layers)]
-        biases = [_read_array(archive, members[f"b{i}"]) for i in range(n_layers)]
+            raise ModelFileError(
+                f"holds arrays {_shorten(sorted(members))}, expected {_shorten(sorted(expected))}"
+            )
+        budget = MAX_MODEL_BYTES - members["header"].file_size
+        weights: list[npt.NDArray[Any]] = []
+        biases: list[npt.NDArray[Any]] = []
+        for i in range(n_layers):
+            for arrays, name in ((weights, f"W{i}"), (biases, f"b{i}")):
+                arrays.append(_read_array(archive, members[name], budget))
+                budget -= members[name].file_size
     return header, weights, biases
 
 
-def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> npt.NDArray[Any]:
-    """One .npy member, refused unless its dtype is plain and its declared size is what it holds."""
+def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> npt.NDArray[Any]:
+    """One .npy member of at most `limit` bytes, refused unless its dtype is plain and its
+    declared size is what it holds."""
     name = info.filename.removesuffix(".npy")
-    if info.file_size > MAX_ARRAY_BYTES:
-        raise ModelFileError(f"array {name} claims {info.file_size} bytes, over the {MAX_ARRAY_BYTES} limit")
-    data = bytearray()
-    with archive.open(info) as member:  # small reads: a forged size in the zip never sizes a buffer
-        while chunk := member.read(READ_CHUNK):
-            data += chunk
+    data = read_member(archive, info, limit)
     stream = io.BytesIO(data)
     version = np.lib.format.read_magic(stream)
     if version not in HEADER_READERS:
@@ -155,7 +198,7 @@ def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> npt.NDArray[
 
 
 def _read_header(raw: npt.NDArray[Any]) -> dict[str, Any]:
-    """Decode and sanity-check the JSON header."""
+    """Decode the JSON header and check every field's type and value."""
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise ModelFileError(f"header array has dtype {raw.dtype} and shape {raw.shape}, expected uint8")
     try:
@@ -164,27 +207,51 @@ def _read_header(raw: npt.NDArray[Any]) -> dict[str, Any]:
         raise ModelFileError(f"header is not valid JSON ({type(error).__name__}: {error})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ModelFileError("header does not describe a numpy-mlp model")
-    if header.get("format_version") != FORMAT_VERSION:
-        raise ModelFileError(
-            f"format version {header.get('format_version')!r} is not supported (expected {FORMAT_VERSION})"
-        )
+    version = header.get("format_version")
+    if not _is_int(version) or version != FORMAT_VERSION:
+        raise ModelFileError(f"format version {version!r} is not supported (expected {FORMAT_VERSION})")
     sizes = header.get("layer_sizes")
     if (
         not isinstance(sizes, list)
-        or len(sizes) < 2
-        or not all(isinstance(s, int) and not isinstance(s, bool) and 0 < s < 2**24 for s in sizes)
+        or not 2 <= len(sizes) <= MAX_LAYERS + 1
+        or not all(_is_int(size) and 0 < size < 2**24 for size in sizes)
     ):
-        raise ModelFileError(f"header has invalid layer_sizes {sizes!r}")
-    if header.get("activation") not in ACTIVATIONS or header.get("dtype") not in DTYPES:
         raise ModelFileError(
-            f"header has unknown activation or dtype: {header.get('activation')!r}, {header.get('dtype')!r}"
+            f"header has invalid layer_sizes {_shorten(sizes)}; expected 2 to {MAX_LAYERS + 1} "
+            "positive integers below 2**24"
         )
-    if header.get("init") not in INITIALIZERS or not isinstance(header.get("metadata"), dict):
-        raise ModelFileError("header has an invalid init or metadata field")
+    for field, choices in (("activation", ACTIVATIONS), ("init", INITIALIZERS), ("dtype", DTYPES)):
+        value = header.get(field)
+        if not isinstance(value, str) or value not in choices:
+            raise ModelFileError(
+                f"header has unknown {field} {_shorten(value)} ({type(value).__name__}); "
+                f"expected one of {sorted(choices)}"
+            )
     dropout = header.get("dropout")
-    if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        raise ModelFileError(f"header has invalid dropout {dropout!r}")
+    if not (isinstance(dropout, (int, float)) and not isinstance(dropout, bool) and 0 <= dropout < 1):
+        raise ModelFileError(f"header has invalid dropout {_shorten(dropout)}; expected a number in [0, 1)")
+    if not isinstance(header.get("metadata"), dict):
+        raise ModelFileError(
+            f"header has invalid metadata {_shorten(header.get('metadata'))}; expected an object"
+        )
+    n_values = sum(a * b + b for a, b in itertools.pairwise(sizes))
+    if n_values * np.dtype(header["dtype"]).itemsize > MAX_MODEL_BYTES:
+        raise ModelFileError(
+            f"header declares layer sizes {sizes}, {n_values} {header['dtype']} values, "
+            f"over the {MAX_MODEL_BYTES} bytes a model file may hold"
+        )
     return header
+
+
+def _is_int(value: object) -> bool:
+    """A JSON integer (Python's bool is an int, but not a JSON integer)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _shorten(value: object, limit: int = 80) -> str:
+    """repr(value), cut to `limit` characters: a forged header field may be huge."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def _check_arrays(

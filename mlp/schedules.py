@@ -39,8 +39,16 @@ def learning_rate_at(
     step_size: int = 30,
     gamma: float = 0.1,
 ) -> float:
-    """The learning rate for `epoch` (0-based) of `epochs` under the schedule named `schedule`."""
+    """The learning rate for `epoch` (0-based) of `epochs` under the schedule named `schedule`.
+
+    Raises ValueError for an unknown schedule or a value that would divide by zero or make
+    no sense (epochs or step_size below 1, a non-positive rate or gamma, a negative epoch).
+    """
     check_choice("schedule", schedule, SCHEDULES)
+    check_positive("learning_rate", learning_rate)
     check_positive("epochs", epochs, integer=True)
     check_positive("step_size", step_size, integer=True)
+    check_positive("gamma", gamma)
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise ValueError(f"epoch must be an integer >= 0, got {epoch!r}")
     return SCHEDULES[schedule](learning_rate, epoch, epochs, step_size, gamma)

@@ -1,6 +1,7 @@
 """The training loop (`fit`) and the evaluation of a model on a labelled set (`evaluate`).
 
 All randomness (shuffling, dropout, augmentation) comes from the Generator the caller passes.
+When a run diverges is decided in divergence.py.
 """
 
 from __future__ import annotations
@@ -13,18 +14,23 @@ import numpy as np
 import numpy.typing as npt
 
 from mlp.arrays import FloatArray, IntArray
+from mlp.divergence import DivergenceWatch
 from mlp.losses import softmax_cross_entropy
-from mlp.model import MLP
+from mlp.model import MLP, overflow_message
 from mlp.optimizers import Optimizer
-from mlp.schedules import learning_rate_at
-from mlp.validation import check_features, check_labels, check_positive
+from mlp.schedules import SCHEDULES, learning_rate_at
+from mlp.validation import (
+    check_choice,
+    check_features,
+    check_generator,
+    check_labels,
+    check_not_empty,
+    check_number,
+    check_positive,
+)
 
 EvalSets = Mapping[str, tuple[npt.ArrayLike, npt.ArrayLike]]
 Augment = Callable[[FloatArray, np.random.Generator], FloatArray]
-
-
-class TrainingDivergedError(RuntimeError):
-    """The loss or a weight stopped being finite; the model is unusable."""
 
 
 @dataclass(frozen=True)
@@ -40,23 +46,32 @@ class FitResult:
         return self.history[self.kept_epoch - 1]
 
 
-def evaluate(model: MLP, X: npt.ArrayLike, y: npt.ArrayLike) -> dict[str, float]:
+def evaluate(model: MLP, X: npt.ArrayLike, y: npt.ArrayLike, *, set_name: str = "") -> dict[str, float]:
     """Mean cross-entropy and accuracy of `model` on (X, y), without dropout.
 
     Parameters
     ----------
-    X : (n_samples, n_features) array; y : (n_samples,) int labels.
+    X : (n_samples >= 1, n_features) array; y : (n_samples,) int labels.
+    set_name : what the set is called (e.g. "test"), to name it in error messages.
 
     Returns
     -------
     {"loss": float, "accuracy": float}
+
+    Raises
+    ------
+    ValueError for an empty set (its mean loss is undefined), for values beyond the model's
+    dtype, and for inputs so large that the logits or the loss overflow.
     """
-    X = check_features(X, model.n_features)
-    y = check_labels(y, len(X), model.n_classes)
-    logits = model.predict_logits(X)
-    loss, _ = softmax_cross_entropy(logits, y)
-    accuracy = float(np.mean(np.argmax(logits, axis=1) == y))
-    return {"loss": loss, "accuracy": accuracy}
+    name = f"{set_name} X" if set_name else "X"
+    X = check_features(X, model.n_features, name, dtype=model.dtype)
+    check_not_empty(name, len(X), "evaluation")
+    y = check_labels(y, len(X), model.n_classes, f"{set_name} y" if set_name else "y")
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow raises just below
+        scores = _scores(model, X, y)
+    if not math.isfinite(scores["loss"]):
+        raise ValueError(overflow_message(name, X))
+    return scores
 
 
 def fit(
@@ -84,13 +99,14 @@ def fit(
 
     Parameters
     ----------
-    X : (n_samples, n_features) training inputs; y : (n_samples,) int labels.
+    X : (n_samples >= 1, n_features) training inputs; y : (n_samples,) int labels.
     optimizer : built on model.parameters(); its learning rate is the schedule's base.
     rng : Generator for shuffling, dropout and `augment`.
     epochs, batch_size : positive ints; the last batch of an epoch may be smaller.
     weight_decay : L2 coefficient (the loss gains 0.5 * weight_decay * sum W^2).
     schedule, step_size, gamma : the learning-rate schedule (see schedules.py).
-    augment : optional function (X_batch, rng) -> new X_batch applied to training batches.
+    augment : optional function (X_batch, rng) -> new X_batch of the same shape and dtype,
+        applied to training batches.
     select_best : name of an evaluation set (a validation set, never the test set); when
         given, the model ends with the weights of the epoch of highest accuracy on it
         (the latest such epoch on ties).
@@ -104,23 +120,26 @@ def fit(
 
     Raises
     ------
-    TrainingDivergedError as soon as a batch loss or, at the end of an epoch, a weight is
-    not finite. The model is then unusable and must not be saved.
+    ValueError, before training, for invalid arguments (the model is left untouched), and
+    for an `augment` that returns an array of another shape or dtype.
+    TrainingDivergedError as soon as a loss or weight is not finite or the loss has exploded
+    (see divergence.py); its message names the setting to change. The model is then
+    unusable and must not be saved.
     """
-    X = check_features(X, model.n_features).astype(model.dtype, copy=False)
-    y = check_labels(y, len(X), model.n_classes)
+    X, y, checked_sets = _checked_arguments(model, X, y, eval_sets, rng, augment, on_epoch, select_best)
     check_positive("epochs", epochs, integer=True)
     check_positive("batch_size", batch_size, integer=True)
     if batch_size > len(X):
         raise ValueError(f"batch_size {batch_size} is larger than the {len(X)} training samples")
-    if weight_decay < 0 or not math.isfinite(weight_decay):
+    if not (math.isfinite(check_number("weight_decay", weight_decay)) and weight_decay >= 0):
         raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
-    checked_sets = _checked_eval_sets(model, eval_sets or {})
-    if select_best is not None and select_best not in checked_sets:
-        raise ValueError(
-            f"select_best names {select_best!r}, which is not among eval_sets {sorted(checked_sets)}"
-        )
+    check_choice("schedule", schedule, SCHEDULES)
+    check_positive("step_size", step_size, integer=True)
+    check_positive("gamma", gamma)
     base_learning_rate = optimizer.learning_rate
+    watch = DivergenceWatch(
+        X, model.n_classes, weight_decay, model.squared_weight_norm() if weight_decay else 0.0
+    )
     history: list[dict[str, float]] = []
     best_parameters = None
     try:
@@ -130,12 +149,19 @@ def fit(
             )
             # Overflow warnings are noise here: a non-finite loss or weight raises just below.
             with np.errstate(over="ignore", invalid="ignore"):
-                loss = _train_one_epoch(model, X, y, optimizer, rng, batch_size, weight_decay, augment, epoch)
+                loss = _train_one_epoch(
+                    model, X, y, optimizer, rng, batch_size, weight_decay, augment, epoch, watch
+                )
+            watch.check_epoch(loss, epoch, optimizer.learning_rate)
             if not np.isfinite(model.parameters()).all():
-                raise _diverged(f"a weight is not finite after epoch {epoch + 1}", optimizer.learning_rate)
+                raise watch.error(f"a weight is not finite after epoch {epoch + 1}", optimizer.learning_rate)
             record = {"epoch": epoch + 1, "learning_rate": optimizer.learning_rate, "loss": loss}
             for name, (X_eval, y_eval) in checked_sets.items():
-                scores = evaluate(model, X_eval, y_eval)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    scores = _scores(model, X_eval, y_eval)
+                if not math.isfinite(scores["loss"]):
+                    what = f"the {name} loss is {scores['loss']} after epoch {epoch + 1}"
+                    raise watch.error(what, optimizer.learning_rate)
                 record[f"{name}_loss"], record[f"{name}_accuracy"] = scores["loss"], scores["accuracy"]
             history.append(record)
             if select_best is not None and best_epoch(history, select_best) == epoch + 1:
@@ -159,15 +185,51 @@ def best_epoch(history: list[dict[str, float]], set_name: str) -> int:
     return len(accuracies) - accuracies[::-1].index(max(accuracies))
 
 
-def _checked_eval_sets(model: MLP, eval_sets: EvalSets) -> dict[str, tuple[FloatArray, IntArray]]:
-    """Validate each evaluation set once, cast to the model's dtype."""
-    return {
-        name: (
-            check_features(X_eval, model.n_features, f"{name} X").astype(model.dtype, copy=False),
-            check_labels(y_eval, np.shape(X_eval)[0], model.n_classes, f"{name} y"),
+def _checked_arguments(
+    model: MLP,
+    X: npt.ArrayLike,
+    y: npt.ArrayLike,
+    eval_sets: EvalSets | None,
+    rng: np.random.Generator,
+    augment: Augment | None,
+    on_epoch: Callable[[dict[str, float]], None] | None,
+    select_best: str | None,
+) -> tuple[FloatArray, IntArray, dict[str, tuple[FloatArray, IntArray]]]:
+    """fit's data arguments checked (and cast to the model's dtype), and the other objects it takes."""
+    X = check_features(X, model.n_features, dtype=model.dtype)
+    check_not_empty("X", len(X), "training")
+    y = check_labels(y, len(X), model.n_classes)
+    check_generator(rng)
+    for name, function, signature in (
+        ("augment", augment, "(X_batch, rng) -> X_batch"),
+        ("on_epoch", on_epoch, "(record)"),
+    ):
+        if function is not None and not callable(function):
+            raise ValueError(f"{name} must be a function {signature} or None, got {function!r}")
+    checked_sets = _checked_eval_sets(model, eval_sets or {})
+    if select_best is not None and select_best not in checked_sets:
+        raise ValueError(
+            f"select_best names {select_best!r}, which is not among eval_sets {sorted(checked_sets)}"
         )
-        for name, (X_eval, y_eval) in eval_sets.items()
-    }
+    return X, y, checked_sets
+
+
+def _checked_eval_sets(model: MLP, eval_sets: EvalSets) -> dict[str, tuple[FloatArray, IntArray]]:
+    """Validate each evaluation set once (non-empty, cast to the model's dtype)."""
+    checked: dict[str, tuple[FloatArray, IntArray]] = {}
+    for name, (X_eval, y_eval) in eval_sets.items():
+        X_checked = check_features(X_eval, model.n_features, f"{name} X", dtype=model.dtype)
+        check_not_empty(f"eval set {name!r}", len(X_checked), "evaluation")
+        checked[name] = (X_checked, check_labels(y_eval, len(X_checked), model.n_classes, f"{name} y"))
+    return checked
+
+
+def _scores(model: MLP, X: FloatArray, y: IntArray) -> dict[str, float]:
+    """evaluate() on checked, non-empty (X, y); the loss is not finite if the logits overflow."""
+    logits = model._chunked_logits(X)  # X is checked already: skip predict_logits' checks
+    loss, _ = softmax_cross_entropy(logits, y, checked=True)
+    accuracy = float(np.mean(np.argmax(logits, axis=1) == y))
+    return {"loss": loss, "accuracy": accuracy}
 
 
 def _train_one_epoch(
@@ -180,6 +242,7 @@ def _train_one_epoch(
     weight_decay: float,
     augment: Augment | None,
     epoch: int,
+    watch: DivergenceWatch,
 ) -> float:
     """One pass over (X, y) in a random order; returns the sample-weighted mean batch loss."""
     order = rng.permutation(len(X))
@@ -189,20 +252,30 @@ def _train_one_epoch(
         batch = order[start : start + batch_size]
         X_batch, y_batch = X[batch], y[batch]
         if augment is not None:
-            X_batch = augment(X_batch, rng)
-        loss = model.loss_and_gradients(X_batch, y_batch, weight_decay, training=True, rng=rng)
-        if not math.isfinite(loss):
-            # A weight that overflowed in the previous update shows up here, one step later.
-            raise _diverged(
-                f"the loss is {loss} at epoch {epoch + 1}, step {step + 1}", optimizer.learning_rate
-            )
-        optimizer.step(model.gradients())
+            X_batch = _augmented(augment, X_batch, rng)
+        loss = model.loss_and_gradients(X_batch, y_batch, weight_decay, training=True, rng=rng, checked=True)
         total_loss += loss * len(y_batch)
+        # A weight that overflowed in the previous update shows up here, one step later.
+        watch.check_step(loss, total_loss, epoch, step, optimizer.learning_rate)
+        optimizer.step(model.gradients())
     return total_loss / len(X)
 
 
-def _diverged(what: str, learning_rate: float) -> TrainingDivergedError:
-    return TrainingDivergedError(
-        f"training diverged: {what} (learning rate {learning_rate:g}); "
-        f"lower the learning rate, e.g. to {learning_rate / 10:g}"
-    )
+def _augmented(augment: Augment, X_batch: FloatArray, rng: np.random.Generator) -> FloatArray:
+    """augment(X_batch, rng), checked to be an array of the batch's shape and dtype."""
+    augmented = augment(X_batch, rng)
+    if (
+        not isinstance(augmented, np.ndarray)
+        or augmented.shape != X_batch.shape
+        or augmented.dtype != X_batch.dtype
+    ):
+        got = (
+            f"{augmented.dtype} of shape {augmented.shape}"
+            if isinstance(augmented, np.ndarray)
+            else type(augmented).__name__
+        )
+        raise ValueError(
+            f"augment must return an array of the batch's shape {X_batch.shape} and dtype {X_batch.dtype}, "
+            f"got {got}; fix the augment function"
+        )
+    return augmented

@@ -26,23 +26,35 @@ from stages.common.runner import StageError, run_stage
 from stages.common.significance import wilson_interval
 
 
-def score(model: mlp.MLP, X: FloatArray, y: IntArray) -> tuple[dict[str, Any], IntArray]:
-    """Test metrics (flat summary plus per-class scores) and the predicted labels."""
-    summary = mlp.evaluate(model, X, y)
+def score(model: mlp.MLP, X: FloatArray, y: IntArray) -> tuple[dict[str, float], dict[str, Any], IntArray]:
+    """The metrics people compare (DVC lists them), the per-class scores, and the predicted labels."""
+    summary = mlp.evaluate(model, X, y, set_name="test")
     predicted = model.predict(X)
     labels = list(range(N_CLASSES))
-    metrics: dict[str, Any] = {"accuracy": summary["accuracy"], "loss": summary["loss"], "n_samples": len(y)}
-    # 95% Wilson interval: how far the accuracy on this many test images may be from the true one.
-    metrics["accuracy_low"], metrics["accuracy_high"] = wilson_interval(int(np.sum(predicted == y)), len(y))
-    for average in ("macro", "weighted"):
-        precision, recall, f1, _ = precision_recall_fscore_support(
+    # The 95% Wilson interval: how far the accuracy on this many test images may be from the true one.
+    low, high = wilson_interval(int(np.sum(predicted == y)), len(y))
+    scores = {
+        average: precision_recall_fscore_support(
             y, predicted, labels=labels, average=average, zero_division=0
         )
-        metrics.update({f"{average}_precision": precision, f"{average}_recall": recall, f"{average}_f1": f1})
+        for average in ("macro", "weighted")
+    }
+    metrics = {
+        "accuracy": summary["accuracy"],
+        "accuracy_low": low,
+        "accuracy_high": high,
+        "loss": summary["loss"],
+        "macro_f1": float(scores["macro"][2]),
+    }
     precision, recall, f1, support = precision_recall_fscore_support(
         y, predicted, labels=labels, average=None, zero_division=0
     )
-    metrics["per_class"] = {
+    classes: dict[str, Any] = {
+        f"{average}_{name}": float(value)
+        for average, values in scores.items()
+        for name, value in zip(("precision", "recall", "f1"), values[:3], strict=True)
+    }
+    classes["per_class"] = {
         str(label): {
             "precision": float(precision[label]),
             "recall": float(recall[label]),
@@ -51,8 +63,7 @@ def score(model: mlp.MLP, X: FloatArray, y: IntArray) -> tuple[dict[str, Any], I
         }
         for label in labels
     }
-    plain = {key: float(value) if isinstance(value, np.floating) else value for key, value in metrics.items()}
-    return plain, predicted
+    return metrics, classes, predicted
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -60,7 +71,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("item", help="the run's name, ARCH-SEED, as in evaluate@ARCH-SEED (for messages)")
     parser.add_argument("prepared", help="prepare's folder, e.g. data/prepared")
     parser.add_argument("model", help="the model file train wrote")
-    parser.add_argument("metrics", help="output: test metrics JSON")
+    parser.add_argument("metrics", help="output: the test metrics people compare (JSON, listed by DVC)")
+    parser.add_argument("classes", help="output: per-class and averaged precision, recall and F1 (JSON)")
     parser.add_argument("predictions", help="output: one prediction per test image (CSV)")
     parser.add_argument("report", help="output: scikit-learn's classification report (text)")
     args = parser.parse_args(argv)
@@ -76,8 +88,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"has {X_test.shape[1]} features and {N_CLASSES} classes; rebuild it with "
             f"`dvc repro --force train@{args.item}`"
         )
-    metrics, predicted = score(model, X_test, y_test)
+    metrics, classes, predicted = score(model, X_test, y_test)
     write_json(args.metrics, metrics)
+    write_json(args.classes, classes)
     probability = model.predict_proba(X_test)[np.arange(len(predicted)), predicted]
     # Nine significant digits give back the float32 probability exactly, so the report ranks
     # confident mistakes as the model did (six decimals would tie many near 1).

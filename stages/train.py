@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("prepared", help="prepare's folder, e.g. data/prepared")
     parser.add_argument("model", help="output: the model file (.npz)")
     parser.add_argument("history", help="output: loss and accuracy per epoch (CSV)")
-    parser.add_argument("metrics", help="output: the kept epoch and its training loss and accuracy (JSON)")
+    parser.add_argument("metrics", help="output: parameters, the kept epoch and its training accuracy (JSON)")
     parser.add_argument("timing", help="output: the training time (JSON)")
     args = parser.parse_args(argv)
 
@@ -109,10 +109,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     write_json(
         args.metrics,
         {
-            "epochs": settings["epochs"],
             "n_parameters": model.n_parameters,
             "selected_epoch": result.kept_epoch,
-            "train_loss": kept["train_loss"],
             "train_accuracy": kept["train_accuracy"],
         },
     )

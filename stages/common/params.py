@@ -22,8 +22,11 @@ from ruamel.yaml import YAML
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import YAMLError
 
+import mlp
 from mlp import ACTIVATIONS, INITIALIZERS, OPTIMIZERS, SCHEDULES
-from stages.common.mnist import N_TRAIN
+from mlp.memory import DEFAULT_MAX_BYTES, GIB, n_parameters
+from mlp.persistence import MAX_MODEL_BYTES
+from stages.common.mnist import N_CLASSES, N_FEATURES, N_TRAIN
 from stages.common.runner import check_before_commit
 
 Check = Callable[[Any], str | None]  # returns a problem description, or None when valid
@@ -34,6 +37,8 @@ _SHORT = reprlib.Repr()
 _SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict = 2, 4, 4
 _SHORT.maxstring = _SHORT.maxother = _SHORT.maxlong = 40
 CORES = os.cpu_count() or 1
+PHYSICAL_MEMORY = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+MEMORY_SHARE = 0.5  # of the machine's memory, one network may use: the data and other stages need the rest
 
 
 class ParamsError(ValueError):
@@ -223,7 +228,29 @@ def _check_combinations(params: dict[str, Any]) -> list[str]:
                 f"architectures.{name}: optimizer {settings['optimizer']!r} with momentum 0 is plain SGD; "
                 "set momentum above 0 (e.g. 0.9) or use optimizer 'sgd'"
             )
+        if problem := _memory_problem(settings):
+            problems.append(f"architectures.{name}: {problem}")
     return problems
+
+
+def _memory_problem(settings: dict[str, Any]) -> str | None:
+    """Refuse, before anything is allocated, a network that could not be trained or saved here."""
+    layer_sizes = [N_FEATURES, *settings["hidden_sizes"], N_CLASSES]
+    widths = f"hidden_sizes {_SHORT.repr(settings['hidden_sizes'])}"
+    needed = mlp.training_bytes(layer_sizes, settings["batch_size"], settings["optimizer"])
+    limit = min(MEMORY_SHARE * PHYSICAL_MEMORY, DEFAULT_MAX_BYTES)
+    if needed > limit:
+        return (
+            f"{widths} need about {needed / GIB:.1f} GiB to train, more than the {limit / GIB:.1f} GiB "
+            f"allowed here ({MEMORY_SHARE:.0%} of this machine's memory, at most {DEFAULT_MAX_BYTES // GIB} "
+            "GiB); use smaller hidden_sizes"
+        )
+    if (size := n_parameters(layer_sizes) * 4) > MAX_MODEL_BYTES:  # float32 weights
+        return (
+            f"{widths} give a {size / GIB:.1f} GiB model file, over the {MAX_MODEL_BYTES // GIB} GiB a "
+            "model file may hold; use smaller hidden_sizes"
+        )
+    return None
 
 
 def _check_architecture(entry: Any, where: str) -> list[str]:
@@ -245,9 +272,7 @@ def _check_mapping(section: Any, where: str, schema: dict[str, Check], required:
     if not isinstance(section, dict):
         return [f"{where}: must be a mapping of keys to values, got {_describe(section)}"]
     problems = [
-        f"{where}.{_name(key)}: unknown key{_suggest(key, schema)}"
-        for key in section
-        if key not in schema
+        f"{where}.{_name(key)}: unknown key{_suggest(key, schema)}" for key in section if key not in schema
     ]
     for key, check in schema.items():
         if key not in section:

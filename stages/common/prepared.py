@@ -63,7 +63,7 @@ class _Refused(ValueError):
 
 
 # Each array's dtype and number of dimensions; no split holds more images than MNIST has.
-MEMBERS = {"X": (np.dtype("<f4"), 2), "y": (np.dtype("u1"), 1)}
+MEMBERS: dict[str, tuple[np.dtype[Any], int]] = {"X": (np.dtype("<f4"), 2), "y": (np.dtype("u1"), 1)}
 MAX_ROWS = N_TRAIN + N_TEST
 MAX_ABS_FEATURE = 1e6  # prepare's scalings stay far inside this (standardising divides by >= 1e-6)
 

@@ -39,8 +39,8 @@ FIXES = {
 }
 # DVC deletes a stage's outputs before running it; after a failure this brings them back.
 RESTORE_HINT = (
-    "DVC removed this stage's outputs before running it: `dvc checkout` restores the last recorded "
-    "ones (first `git checkout params.yaml` if a `dvc exp run -S` left a value there)"
+    "DVC removed this stage's outputs before running it; `git checkout -- reports && dvc checkout` "
+    "brings back the last committed ones (add `git checkout params.yaml` to undo a `dvc exp run -S`)"
 )
 DVC_POLL_SECONDS = 1.0
 

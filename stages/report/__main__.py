@@ -22,7 +22,7 @@ from sklearn.metrics import confusion_matrix
 from mlp.arrays import FloatArray, IntArray
 from stages.common.mnist import N_CLASSES
 from stages.common.output import write_text
-from stages.common.params import load_params
+from stages.common.params import architecture_settings, load_params
 from stages.common.prepared import TEST, TRAIN, load_split
 from stages.common.runner import StageError, run_stage
 from stages.report import charts, galleries
@@ -95,7 +95,7 @@ def draw_figures(
     )
     charts.plot_per_class_f1(
         {
-            name: [run.metrics["per_class"][str(label)]["f1"] for label in range(N_CLASSES)]
+            name: [run.per_class[str(label)]["f1"] for label in range(N_CLASSES)]
             for name, run in chosen.items()
         },
         _target(folder, shared, "per_class_f1", "Per-class F1 on the test set, all architectures"),
@@ -189,8 +189,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     X_train, y_train = load_split(args.prepared, TRAIN)
     X_test, y_test = load_split(args.prepared, TEST)
     architectures = [
-        load_architecture(name, entry, seeds, patterns, y_test, X_test.shape[1])
-        for name, entry in params["architectures"].items()
+        load_architecture(name, architecture_settings(params, name), seeds, patterns, y_test, X_test.shape[1])
+        for name in params["architectures"]
     ]
     figures = Figures(args.figures, Path(os.path.relpath(args.figures, args.markdown.parent)))
     shared = draw_figures(figures, architectures, X_train, y_train, X_test, y_test)

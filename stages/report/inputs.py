@@ -32,13 +32,14 @@ KINDS = {
     "train": "train",
     "timing": "train",
     "metrics": "evaluate",
+    "classes": "evaluate",
     "predictions": "evaluate",
     "classification": "evaluate",
 }
 RUN = "{run}"  # the placeholder for ARCH-SEED in a path pattern
-METRICS_NUMBERS = ("accuracy", "accuracy_low", "accuracy_high", "loss", "n_samples", "macro_f1")
+METRICS_NUMBERS = ("accuracy", "accuracy_low", "accuracy_high", "loss", "macro_f1")
 PER_CLASS_KEYS = {"precision", "recall", "f1", "support"}
-TRAIN_NUMBERS = ("epochs", "n_parameters")
+TRAIN_NUMBERS = ("n_parameters", "selected_epoch")
 TIMING_NUMBERS = ("train_seconds",)
 
 
@@ -54,7 +55,8 @@ class RunResult:
 
     name: str  # ARCH-SEED, as in the DVC items train@ARCH-SEED and evaluate@ARCH-SEED
     seed: int
-    metrics: dict[str, Any]  # evaluate's metrics JSON
+    metrics: dict[str, Any]  # evaluate's metrics JSON: accuracy with its interval, loss, macro F1
+    per_class: dict[str, dict[str, float]]  # evaluate's per-class scores: "0".."9" -> precision, ...
     train: dict[str, Any]  # train's metrics JSON
     seconds: float  # training time, from train's timing JSON
     classification: str  # evaluate's classification report
@@ -72,7 +74,7 @@ class Architecture:
     """
 
     name: str
-    entry: dict[str, Any]  # its params.yaml entry: hidden_sizes and any overrides
+    entry: dict[str, Any]  # its settings: params.yaml's train section with its own entry applied
     runs: list[RunResult]
     figures: list[Image] = field(default_factory=list)
 
@@ -130,13 +132,14 @@ def load_architecture(
 def load_run(name: str, seed: int, patterns: dict[str, str], y_test: IntArray, n_features: int) -> RunResult:
     """Read one run's files, checked against the prepared test labels and features."""
     files = sources(patterns, name)
-    metrics = _read_json(files["metrics"], METRICS_NUMBERS)
-    _check_per_class(files["metrics"], metrics.get("per_class"))
+    classes = _read_json(files["classes"], ())
+    _check_per_class(files["classes"], classes.get("per_class"))
     predicted, confidence = _read_predictions(files["predictions"], y_test)
     return RunResult(
         name=name,
         seed=seed,
-        metrics=metrics,
+        metrics=_read_json(files["metrics"], METRICS_NUMBERS),
+        per_class=classes["per_class"],
         train=_read_json(files["train"], TRAIN_NUMBERS),
         seconds=float(_read_json(files["timing"], TIMING_NUMBERS)["train_seconds"]),
         classification=files["classification"].path.read_text(encoding="utf-8"),

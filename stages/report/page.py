@@ -35,12 +35,12 @@ def page_blocks(
         Heading(1, TITLE),
         Paragraph(
             f"{len(architectures)} architecture(s), each trained with {_seeds(seeds)} on {n_train} images "
-            f"and tested on {first.metrics['n_samples']}. {comparison.headline}"
+            f"and tested on {len(first.predicted)}. {comparison.headline}"
         ),
         Heading(2, "Metrics"),
         Paragraph(
             f"Seed {comparison.seed}'s runs; the interval is the 95% Wilson score interval of the test "
-            f"accuracy on {first.metrics['n_samples']} images."
+            f"accuracy on {len(first.predicted)} images."
         ),
         _metrics_table(architectures),
         Heading(2, "Comparison"),
@@ -53,7 +53,7 @@ def page_blocks(
         Table(
             ["class", *(arch.name for arch in architectures)],
             [
-                [label, *(f"{arch.chosen.metrics['per_class'][label]['f1']:.4f}" for arch in architectures)]
+                [label, *(f"{arch.chosen.per_class[label]['f1']:.4f}" for arch in architectures)]
                 for label in _classes(first)
             ],
         ),
@@ -68,7 +68,7 @@ def _seeds(seeds: list[int]) -> str:
 
 
 def _classes(run: RunResult) -> list[str]:
-    return sorted(run.metrics["per_class"], key=int)
+    return sorted(run.per_class, key=int)
 
 
 def accuracy_with_interval(metrics: dict[str, Any]) -> str:
@@ -80,7 +80,7 @@ def _metrics_table(architectures: list[Architecture]) -> Table:
     several = len(architectures[0].runs) > 1
     header = ["architecture", "test accuracy (95% interval)"]
     header += ["mean ± std over seeds"] if several else []
-    header += ["test loss", "macro F1", "parameters", "epochs", "training time"]
+    header += ["test loss", "macro F1", "parameters", "kept epoch", "training time"]
     rows = []
     for arch in architectures:
         run = arch.chosen
@@ -90,7 +90,7 @@ def _metrics_table(architectures: list[Architecture]) -> Table:
             f"{run.metrics['loss']:.4f}",
             f"{run.metrics['macro_f1']:.4f}",
             f"{run.train['n_parameters']:,}",
-            str(run.train["epochs"]),
+            f"{run.train['selected_epoch']} of {arch.entry['epochs']}",
             format_seconds(run.seconds),
         ]
         rows.append(row)
@@ -198,7 +198,7 @@ def _parameter_blocks(params: dict[str, Any]) -> list[Block]:
 
 def _architecture_blocks(arch: Architecture) -> list[Block]:
     run = arch.chosen
-    per_class = run.metrics["per_class"]
+    per_class = run.per_class
     rows = [
         [
             label,
@@ -211,7 +211,7 @@ def _architecture_blocks(arch: Architecture) -> list[Block]:
         Heading(2, f"Architecture {arch.name}"),
         Paragraph(
             f"Hidden layers {_value(arch.entry['hidden_sizes'])}, "
-            f"{run.train['n_parameters']:,} parameters, {run.train['epochs']} epochs. Seed {run.seed} "
+            f"{run.train['n_parameters']:,} parameters, {arch.entry['epochs']} epochs. Seed {run.seed} "
             f"(figures and tables below): training time {format_seconds(run.seconds)}, "
             f"test accuracy {accuracy_with_interval(run.metrics)}, macro F1 {run.metrics['macro_f1']:.4f}."
         ),

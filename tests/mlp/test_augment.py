@@ -1,5 +1,7 @@
 """Random-shift augmentation: correct shifts, edge filling, determinism."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -42,3 +44,29 @@ def test_impossible_shifts_are_rejected(side, max_shift):
     # A shift as large as the image (or negative) is a clear error.
     with pytest.raises(ValueError, match="max_shift must lie in"):
         random_shifts(side, max_shift)
+
+
+@pytest.mark.parametrize(
+    ("side", "max_shift", "message"),
+    [
+        ("28", 2, "side must be an integer, got '28' (str)"),
+        (28, 2.0, "max_shift must be an integer, got 2.0"),
+    ],
+)
+def test_non_integer_sizes_are_rejected(side, max_shift, message):
+    # Sizes of the wrong type are ValueErrors naming the argument, not TypeErrors from a comparison.
+    with pytest.raises(ValueError, match=re.escape(message)):
+        random_shifts(side, max_shift)
+
+
+@pytest.mark.parametrize("shape", [(5, 64), (5, 785), (784,)], ids=["digits", "one_too_many", "1d"])
+def test_images_of_another_size_are_a_value_error(shape):
+    # Shifting rows that are not side*side pixels names the augmenter and the batch's shape, never
+    # an AssertionError.
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            f"random_shifts(28, 2) shifts 28x28 images, rows of 784 pixels, but got a batch of shape {shape}"
+        ),
+    ):
+        random_shifts(28, 2)(np.zeros(shape, np.float32), np.random.default_rng(0))

@@ -87,3 +87,60 @@ def test_gradient_keeps_logits_dtype(dtype):
     loss, dlogits = mlp.softmax_cross_entropy(logits.astype(dtype), y)
     assert dlogits.dtype == dtype
     assert isinstance(loss, float)
+
+
+@pytest.mark.parametrize(
+    ("logits", "y", "message"),
+    [
+        (np.zeros((3, 4)), np.array([0, 1, -1]), r"y has labels outside 0\.\.3 \(min -1, max 1\)"),
+        (np.zeros((3, 4)), np.array([0, 4, 1]), r"y has labels outside 0\.\.3 \(min 0, max 4\)"),
+        (np.zeros((3, 4)), np.array([0, 1, -1], dtype=np.int8), r"labels outside 0\.\.3"),
+        (np.zeros((3, 4)), np.array([0, 1, -1], dtype=">i8"), r"labels outside 0\.\.3"),
+        (np.zeros((3, 4)), np.array([0, 1, 255], dtype=np.uint8), r"labels outside 0\.\.3"),
+        (np.zeros((3, 4)), np.array([0.0, 1.0, 2.0]), "y must hold integer class labels, got dtype float64"),
+        (np.zeros((3, 4)), np.array([True, False, True]), "y must hold integer class labels, got dtype bool"),
+        (np.zeros((3, 4)), np.array([0, 1]), r"y must be a vector of 3 labels, one per row of logits"),
+        (np.zeros((3, 4)), [0, 1, 2], r"y must be a vector of 3 labels"),
+        (np.zeros((0, 4)), np.array([], dtype=int), "logits has no rows"),
+        (np.zeros(4), np.array([0]), r"logits must be a 2-D float array \(n_samples, n_classes\)"),
+        (np.zeros((3, 4), dtype=int), np.array([0, 1, 2]), "logits must be a 2-D float array"),
+    ],
+    ids=[
+        "negative",
+        "too_big",
+        "int8_negative",
+        "big_endian_negative",
+        "uint8_too_big",
+        "float_labels",
+        "bool_labels",
+        "wrong_length",
+        "list_labels",
+        "empty_batch",
+        "1d_logits",
+        "int_logits",
+    ],
+)
+def test_bad_labels_and_logits_are_value_errors(logits, y, message):
+    # A label of -1 would silently score the last class and one of n_classes would be an IndexError;
+    # both, like float labels or an empty batch (a division by zero), are named ValueErrors.
+    with pytest.raises(ValueError, match=message):
+        mlp.softmax_cross_entropy(logits, y)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int32, np.uint64, ">i8"])
+def test_every_integer_label_dtype_gives_the_same_loss(dtype):
+    # The range check's unsigned view changes nothing for valid labels of any integer dtype.
+    logits, y = _logits_and_labels()
+    expected = mlp.softmax_cross_entropy(logits, y)
+    loss, dlogits = mlp.softmax_cross_entropy(logits, y.astype(dtype))
+    assert loss == expected[0]
+    np.testing.assert_array_equal(dlogits, expected[1])
+
+
+def test_the_checked_fast_path_gives_identical_results():
+    # checked=True (fit's per-step path, labels validated once per run) skips only the checks.
+    logits, y = _logits_and_labels(n_samples=32, n_classes=10)
+    loss, dlogits = mlp.softmax_cross_entropy(logits, y)
+    fast_loss, fast_dlogits = mlp.softmax_cross_entropy(logits, y, checked=True)
+    assert fast_loss == loss
+    np.testing.assert_array_equal(fast_dlogits, dlogits)

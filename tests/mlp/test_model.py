@@ -1,6 +1,8 @@
 """Tests of MLP: whole-network gradients, dropout, dtypes, predictions and argument checks."""
 
 import re
+import time
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -158,6 +160,19 @@ def test_parameters_are_ordered_shaped_and_counted():
     assert (model.n_features, model.n_classes) == (6, 3)
 
 
+@pytest.mark.parametrize("label", [-1, 3])
+def test_loss_and_gradients_checks_labels_unless_told_they_are_checked(label):
+    # A label outside 0..n_classes-1 is a ValueError by default (-1 would wrap to the last class);
+    # fit, having checked its labels once, passes checked=True to skip the per-step check.
+    model = mlp.MLP([4, 5, 3], np.random.default_rng(0))
+    X = np.ones((2, 4), np.float32)
+    with pytest.raises(ValueError, match=r"y has labels outside 0\.\.2"):
+        model.loss_and_gradients(X, np.array([0, label]))
+    assert model.loss_and_gradients(X, np.array([0, 2]), checked=True) == model.loss_and_gradients(
+        X, np.array([0, 2])
+    )
+
+
 def test_training_with_dropout_needs_an_rng():
     # A training pass draws dropout masks, so it must be given the Generator to draw them from.
     model = mlp.MLP([4, 5, 3], np.random.default_rng(0), dropout=0.5)
@@ -218,6 +233,77 @@ def test_rejects_dropout_outside_unit_interval(dropout):
 
 
 @pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"dropout": "0.5"}, "dropout must be a number, got '0.5' (str)"),
+        ({"dropout": None}, "dropout must be a number, got None (NoneType)"),
+        ({"dropout": True}, "dropout must be a number, got True (bool)"),
+        ({"dtype": 5}, "unknown dtype 5; choose from ['float32', 'float64']"),
+        ({"activation": ["relu"]}, "unknown activation ['relu']; choose from"),
+        ({"init": {"he": 1}}, "unknown init {'he': 1}; choose from"),
+        ({"rng": 42}, "rng must be a numpy.random.Generator, e.g. np.random.default_rng(42), got int"),
+        ({"layer_sizes": "784"}, "layer_sizes must be a list of positive integers, got '784'"),
+        ({"max_bytes": "8"}, "max_bytes must be a number, got '8' (str)"),
+    ],
+    ids=[
+        "dropout_str",
+        "dropout_none",
+        "dropout_bool",
+        "dtype_int",
+        "activation_list",
+        "init_dict",
+        "rng_int",
+        "sizes_str",
+        "max_bytes_str",
+    ],
+)
+def test_wrong_types_are_value_errors_naming_the_argument(arguments, message):
+    # Strings, None, bools, lists and dicts where numbers or names belong are ValueErrors, never TypeErrors.
+    arguments = {"layer_sizes": [4, 3, 2], "rng": np.random.default_rng(0), **arguments}
+    with pytest.raises(ValueError, match=re.escape(message)):
+        mlp.MLP(**arguments)
+
+
+def test_absurd_sizes_are_refused_instantly_without_allocating():
+    # A hidden layer of ten million units (about 89 GiB to build) is refused before anything is
+    # allocated, with the estimate and the sizes in the message.
+    tracemalloc.start()
+    started = time.perf_counter()
+    with pytest.raises(ValueError) as raised:
+        mlp.MLP([784, 10_000_000, 10], np.random.default_rng(0))
+    seconds = time.perf_counter() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    message = str(raised.value)
+    assert re.match(r"layer_sizes \[784, 10000000, 10\] need about 88.\d GiB to build in float32", message), (
+        message
+    )
+    assert "over the max_bytes limit of 8.0 GiB; use smaller layers" in message
+    assert seconds < 0.1 and peak < 1 << 20, (seconds, peak)
+
+
+@pytest.mark.parametrize(
+    ("max_bytes", "builds"),
+    [(None, True), (mlp.model_bytes([6, 5, 3]), True), (mlp.model_bytes([6, 5, 3]) - 1, False)],
+    ids=["no_limit", "at_the_limit", "one_byte_short"],
+)
+def test_max_bytes_is_compared_with_the_build_estimate(max_bytes, builds):
+    # MLP builds exactly when memory.model_bytes is within max_bytes; None switches the check off.
+    build = lambda: mlp.MLP([6, 5, 3], np.random.default_rng(0), max_bytes=max_bytes)
+    if builds:
+        assert build().n_parameters == 53
+    else:
+        with pytest.raises(ValueError, match="over the max_bytes limit"):
+            build()
+
+
+def test_squared_weight_norm_sums_the_weights_but_not_the_biases():
+    # The L2 penalty's sum covers every weight matrix and no bias.
+    model = _constant_hidden_model(0.0)[0]
+    assert model.squared_weight_norm() == 3 * 200 * 0.25 + 200
+
+
+@pytest.mark.parametrize(
     ("X", "message"),
     [
         (np.zeros(6), "must be 2-D"),
@@ -226,12 +312,18 @@ def test_rejects_dropout_outside_unit_interval(dropout):
         (np.array([[0, 1, 2, 3, 4, np.nan]]), "NaN or inf"),
         (np.array([[0, 1, 2, 3, 4, np.inf]]), "NaN or inf"),
         (np.full((2, 6), "a"), "real numbers"),
+        (np.full((2, 6), 1e39), r"X holds values up to 1e\+39 .* float32 .*; scale the inputs"),
+        (np.full((2, 6), 1e38), r"X is too large for the model: its logits overflow float32"),
     ],
-    ids=["1d", "3d", "wrong_features", "nan", "inf", "strings"],
+    ids=["1d", "3d", "wrong_features", "nan", "inf", "strings", "beyond_float32", "logits_overflow"],
 )
 def test_predict_rejects_bad_inputs(X, message):
-    # Predictions validate X at the boundary with a message that names the problem.
-    model = mlp.MLP([6, 5, 3], np.random.default_rng(0))
+    # Predictions validate X at the boundary with a message that names the problem: never NaN
+    # probabilities or arbitrary classes from values the model's dtype cannot hold.
+    model = mlp.MLP.from_weights(
+        [np.ones((6, 5), np.float32), np.ones((5, 3), np.float32)],
+        [np.zeros(5, np.float32), np.zeros(3, np.float32)],
+    )
     for predict in (model.predict, model.predict_proba, model.predict_logits):
         with pytest.raises(ValueError, match=message):
             predict(X)

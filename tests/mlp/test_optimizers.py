@@ -1,5 +1,6 @@
 """Tests of the optimizers: a worked SGD step, each update rule against its formula, make_optimizer."""
 
+import functools
 import re
 
 import numpy as np
@@ -182,3 +183,37 @@ def test_invalid_hyperparameters_are_rejected(build, message):
     # Bad learning rates, momenta, betas and epsilons fail at construction, naming the argument.
     with pytest.raises(ValueError, match=message):
         build(np.zeros(3))
+
+
+@pytest.mark.parametrize(
+    ("build", "arguments", "message"),
+    [
+        (mlp.SGD, {"learning_rate": "0.1"}, "learning_rate must be a number, got '0.1' (str)"),
+        (mlp.SGD, {"learning_rate": None}, "learning_rate must be a number, got None (NoneType)"),
+        (mlp.SGD, {"learning_rate": True}, "learning_rate must be a number, got True (bool)"),
+        (mlp.SGD, {"momentum": "0.9"}, "momentum must be a number, got '0.9' (str)"),
+        (mlp.SGD, {"momentum": 0.9, "nesterov": "yes"}, "nesterov must be True or False, got 'yes' (str)"),
+        (mlp.Adam, {"beta1": "0.9"}, "beta1 must be a number, got '0.9' (str)"),
+        (mlp.Adam, {"beta2": None}, "beta2 must be a number, got None (NoneType)"),
+        (mlp.Adam, {"epsilon": "1e-8"}, "epsilon must be a number, got '1e-8' (str)"),
+        (functools.partial(mlp.make_optimizer, "sgd"), {"momentum": "0.9"}, "momentum must be a number"),
+        (functools.partial(mlp.make_optimizer, "adam"), {"learning_rate": [0.1]}, "got [0.1] (list)"),
+    ],
+    ids=[
+        "lr_str",
+        "lr_none",
+        "lr_bool",
+        "momentum_str",
+        "nesterov_str",
+        "beta1_str",
+        "beta2_none",
+        "epsilon_str",
+        "make_momentum_str",
+        "make_lr_list",
+    ],
+)
+def test_hyperparameters_of_the_wrong_type_are_value_errors(build, arguments, message):
+    # Numeric strings (as YAML reads 1e-3), None, bools and lists are ValueErrors naming the argument
+    # and what it got, never TypeErrors from a comparison.
+    with pytest.raises(ValueError, match=re.escape(message)):
+        build(np.zeros(3), **{"learning_rate": 0.1, **arguments})

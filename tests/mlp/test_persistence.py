@@ -1,13 +1,21 @@
 """Tests of save_model and load_model: round trips, reproducible bytes and rejection of bad files."""
 
+import dataclasses
 import json
-import time
+import math
+import os
+import re
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import mlp
+from tests.mlp import forged_zips
+from tests.support import PROJECT
 from tests.support.pickles import UNPICKLED, Sentinel
 
 
@@ -219,6 +227,18 @@ def _tamper_activation(arrays):
     arrays["header"] = _encode(header)
 
 
+def _header_field(field, value):
+    """A tampering that sets one header field to `value`."""
+
+    def tamper(arrays):
+        header = _header(arrays)
+        header[field] = value
+        arrays["header"] = _encode(header)
+
+    tamper.__name__ = f"_tamper_{field}_{type(value).__name__}"
+    return tamper
+
+
 TAMPERINGS = [
     (_tamper_shape, "array W1 has shape (5, 7)"),
     (_tamper_bias_shape, "array b0 has shape (5, 1)"),
@@ -236,6 +256,23 @@ TAMPERINGS = [
     (_tamper_format, "does not describe a numpy-mlp model"),
     (_tamper_version, "format version 99"),
     (_tamper_activation, "unknown activation"),
+    (_header_field("activation", ["relu"]), "header has unknown activation ['relu'] (list); expected one of"),
+    (_header_field("activation", {"relu": 1}), "header has unknown activation {'relu': 1} (dict)"),
+    (_header_field("init", ["he"]), "header has unknown init ['he'] (list)"),
+    (_header_field("dtype", {"float32": 1}), "header has unknown dtype {'float32': 1} (dict)"),
+    (_header_field("dropout", True), "header has invalid dropout True; expected a number in [0, 1)"),
+    (_header_field("dropout", "0.25"), "header has invalid dropout '0.25'"),
+    (_header_field("dropout", [0.25]), "header has invalid dropout [0.25]"),
+    (_header_field("metadata", ["shallow"]), "header has invalid metadata ['shallow']; expected an object"),
+    (_header_field("format_version", True), "format version True is not supported"),
+    (_header_field("format_version", "1"), "format version '1' is not supported"),
+    (_header_field("layer_sizes", [6, True, 4, 3]), "header has invalid layer_sizes [6, True, 4, 3]"),
+    (_header_field("layer_sizes", "6, 5, 4, 3"), "header has invalid layer_sizes '6, 5, 4, 3'"),
+    (_header_field("layer_sizes", [6] * 300), "expected 2 to 257 positive integers below 2**24"),
+    (
+        _header_field("layer_sizes", [16000, 16000, 16000, 3]),
+        "header declares layer sizes [16000, 16000, 16000, 3], 512080003 float32 values, over the",
+    ),
 ]
 
 
@@ -245,7 +282,8 @@ TAMPERINGS = [
     ids=[tamper.__name__.removeprefix("_tamper_") for tamper, _ in TAMPERINGS],
 )
 def test_inconsistent_file_is_rejected(tmp_path, tamper, match):
-    # Arrays that disagree with the header, non-finite weights and bad headers are all ModelFileErrors.
+    # Arrays that disagree with the header, non-finite weights and bad headers (a field of the wrong
+    # type included, e.g. a list where a name belongs) are all ModelFileErrors, never TypeErrors.
     arrays = _saved_arrays(tmp_path)
     tamper(arrays)
     path = tmp_path / "model.npz"
@@ -276,9 +314,9 @@ def _mutate(valid: bytes, rng: np.random.Generator) -> bytes:
     return bytes(data)
 
 
-def test_fuzzed_model_files_only_ever_raise_model_file_error(tmp_path):
-    # A randomly damaged model file loads or raises ModelFileError naming it: no other error, never slowly.
-    path = tmp_path / "model.npz"
+def _fuzzed_files(folder: Path) -> list[str]:
+    """600 randomly damaged copies of a small model file, stored and deflated, written to `folder`."""
+    path = folder / "model.npz"
     mlp.save_model(mlp.MLP([6, 5, 3], np.random.default_rng(0)), path, metadata={"architecture": "fuzz"})
     stored = path.read_bytes()
     with zipfile.ZipFile(path) as archive:
@@ -287,16 +325,216 @@ def test_fuzzed_model_files_only_ever_raise_model_file_error(tmp_path):
         for name, data in members.items():
             archive.writestr(name, data)
     deflated = path.read_bytes()
+    path.unlink()
     rng = np.random.default_rng(2024)
-    outcomes = {"loaded": 0, "refused": 0}
+    names = []
     for iteration in range(600):
-        path.write_bytes(_mutate(stored if iteration % 2 else deflated, rng))
-        started = time.monotonic()
-        try:
-            mlp.load_model(path)
-            outcomes["loaded"] += 1
-        except mlp.ModelFileError as error:
-            assert str(path) in str(error)
-            outcomes["refused"] += 1
-        assert time.monotonic() - started < 1.0, f"iteration {iteration} took too long"
-    assert outcomes["refused"] > 400, outcomes
+        names.append(f"fuzz{iteration:03d}.npz")
+        (folder / names[-1]).write_bytes(_mutate(stored if iteration % 2 else deflated, rng))
+    return names
+
+
+def _small_model_members() -> list[forged_zips.Member]:
+    """The honest members of a [6, 5, 3] model file, to be forged around."""
+    model = mlp.MLP([6, 5, 3], np.random.default_rng(0))
+    arrays = [
+        forged_zips.array_member(f"{kind}{i}", array)
+        for i, layer in enumerate(model.layers)
+        for kind, array in (("W", layer.W), ("b", layer.b))
+    ]
+    return [forged_zips.header_member([6, 5, 3]), *arrays]
+
+
+def _deflate_bomb(name: str, shape: tuple[int, ...]) -> forged_zips.Member:
+    """A member whose few MiB of deflate data inflate to an all-zero float32 array of `shape`."""
+    member = forged_zips.deflated(forged_zips.npy_header(shape), math.prod(shape) * 4)
+    member.name = f"{name}.npy"
+    return member
+
+
+def _huge_declared_shape() -> bytes:
+    members = _small_model_members()
+    members[1] = forged_zips.Member.stored("W0.npy", forged_zips.npy_header((2**40,)) + bytes(64))
+    return forged_zips.archive(members)
+
+
+def _huge_declared_member() -> bytes:
+    members = _small_model_members()
+    members[1].file_size = 0xFFFF_FFF0
+    return forged_zips.archive(members)
+
+
+def _three_deflate_bombs() -> bytes:
+    # 0.95 GiB each (under the old per-array limit), 2.9 GiB together, from a file of 3 MB.
+    sizes = [16000, 16000, 16000, 16000, 10]
+    bomb = _deflate_bomb("W0", (16000, 16000))
+    bombs = [dataclasses.replace(bomb, name=f"W{i}.npy") for i in range(3)]
+    arrays = [forged_zips.array_member("W3", np.zeros((16000, 10), np.float32))]
+    arrays += [
+        forged_zips.array_member(f"b{i}", np.zeros(size, np.float32)) for i, size in enumerate(sizes[1:])
+    ]
+    return forged_zips.archive([forged_zips.header_member(sizes), *bombs, *arrays])
+
+
+def _header_bomb() -> bytes:
+    # A valid header followed by 900 MiB of JSON whitespace: json.loads would need several GiB.
+    members = _small_model_members()
+    text = members[0].payload[members[0].payload.index(b"{") :]
+    members[0] = forged_zips.deflated(
+        forged_zips.npy_header((len(text) + (900 << 20),), "|u1") + text, 900 << 20, b" "
+    )
+    members[0].name = "header.npy"
+    return forged_zips.archive(members)
+
+
+def _lying_deflate_bomb() -> bytes:
+    # Declares W0's honest size but its deflate data would inflate to 2 GiB.
+    members = _small_model_members()
+    bomb = _deflate_bomb("W0", (1 << 29,))
+    members[1] = dataclasses.replace(bomb, file_size=members[1].file_size)
+    return forged_zips.archive(members)
+
+
+def _many_members(n_declared: int | None = None) -> bytes:
+    members = _small_model_members()
+    members += [forged_zips.Member.stored(f"x{i}.npy", b"") for i in range(50_000)]
+    return forged_zips.archive(members, n_declared)
+
+
+BOMBS = {
+    "huge declared shape": (
+        _huge_declared_shape,
+        r"array W0 declares shape \(1099511627776,\) \(4398046511104 bytes\) but holds 64",
+    ),
+    "huge declared member": (
+        _huge_declared_member,
+        r"its 5 members declare \d+ bytes \(4.0 GiB\) uncompressed in total, over the 1073741824",
+    ),
+    "3 deflate bombs of 0.9 GiB": (
+        _three_deflate_bombs,
+        r"its 9 members declare 3072\d+ bytes \(2.9 GiB\) uncompressed in total, over the 1073741824 "
+        r"bytes a model file may hold; refused before reading them",
+    ),
+    "header bomb": (
+        _header_bomb,
+        r"member header.npy declares 94\d+ bytes uncompressed, over its limit of 1048576",
+    ),
+    "deflate bomb lying about its size": (
+        _lying_deflate_bomb,
+        r"not a readable model file \(BadZipFile: Bad CRC-32",
+    ),
+    "50000 members": (_many_members, r"declares 50005 members in a \d+-byte directory; at most 513 members"),
+    "directory longer than its count": (
+        lambda: _many_members(n_declared=5),
+        r"declares 5 members in a \d+-byte directory",
+    ),
+    "zip64 end record": (
+        lambda: forged_zips.archive(_small_model_members(), zip64_locator=True),
+        "has a ZIP64 end record",
+    ),
+}
+
+# Loads each file named on the command line in a process whose address space may grow by only
+# HEADROOM bytes, and prints one JSON object: {"skip": reason} or {"results": {name: [outcome,
+# message, seconds]}}. A loader that over-allocates fails here with MemoryError instead of swapping.
+LIMITED_LOADER = """
+import json, mmap, os, resource, sys, time
+import mlp
+
+HEADROOM = 1536 << 20
+def address_space():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[0]) * resource.getpagesize()
+try:
+    soft, hard = address_space() + HEADROOM, resource.getrlimit(resource.RLIMIT_AS)[1]
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+except (OSError, ValueError) as error:
+    sys.exit(print(json.dumps({"skip": f"cannot limit the address space here ({error})"})))
+try:
+    mmap.mmap(-1, 2 * HEADROOM).close()  # maps without touching memory: must fail under the limit
+    sys.exit(print(json.dumps({"skip": "the address-space limit is not enforced here"})))
+except OSError:
+    pass
+results = {}
+for name in sys.argv[2:]:
+    started = time.monotonic()
+    try:
+        mlp.load_model(os.path.join(sys.argv[1], name))
+        outcome, message = "loaded", ""
+    except mlp.ModelFileError as error:
+        outcome, message = "refused", str(error)
+    except BaseException as error:
+        outcome, message = type(error).__name__, str(error)
+    results[name] = [outcome, message, time.monotonic() - started]
+print(json.dumps({"results": results}))
+"""
+
+
+@pytest.fixture(scope="module")
+def limited_loads(tmp_path_factory):
+    """{file name: (outcome, message, seconds)} for the fuzzed files and the bombs, each loaded in a
+    child process whose address space is capped 1.5 GiB above its size (skips where it cannot be)."""
+    folder = tmp_path_factory.mktemp("model_files")
+    names = _fuzzed_files(folder)
+    for index, (build, _) in enumerate(BOMBS.values()):
+        names.append(f"bomb{index}.npz")
+        (folder / names[-1]).write_bytes(build())
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(PROJECT),
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+    }
+    child = subprocess.run(
+        [sys.executable, "-c", LIMITED_LOADER, str(folder), *names],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
+    )
+    assert child.returncode == 0, child.stderr
+    report = json.loads(child.stdout)
+    if "skip" in report:
+        pytest.skip(report["skip"])
+    return {"folder": folder, **report["results"]}
+
+
+def test_fuzzed_model_files_only_ever_raise_model_file_error(limited_loads):
+    # A randomly damaged model file loads or raises ModelFileError naming it: no other error, never
+    # slowly, and never more than 1.5 GiB of address space (a MemoryError in the child otherwise).
+    results = [limited_loads[f"fuzz{iteration:03d}.npz"] for iteration in range(600)]
+    for iteration, (outcome, message, seconds) in enumerate(results):
+        assert outcome in ("loaded", "refused"), (iteration, outcome, message)
+        assert outcome == "loaded" or f"fuzz{iteration:03d}.npz" in message, message
+        assert seconds < 1.0, f"iteration {iteration} took {seconds:.2f} s"
+    assert sum(outcome == "refused" for outcome, _, _ in results) > 400
+
+
+@pytest.mark.parametrize("bomb", BOMBS)
+def test_memory_bombs_are_refused_before_they_allocate(limited_loads, bomb):
+    # Forged sizes, deflate bombs (2.9 GiB from 3 MB), a huge header, 50000 members or a ZIP64 end
+    # record: refused with a ModelFileError naming the file and the declared size, within a second and
+    # 1.5 GiB of address space.
+    name = f"bomb{list(BOMBS).index(bomb)}.npz"
+    outcome, message, seconds = limited_loads[name]
+    assert outcome == "refused", (outcome, message)
+    assert message.startswith(f"{limited_loads['folder'] / name}: ")
+    assert re.search(BOMBS[bomb][1], message), message
+    assert seconds < 1.0
+
+
+@pytest.mark.parametrize(
+    ("model", "metadata", "message"),
+    [
+        (lambda: mlp.MLP([2] * 258, np.random.default_rng(0)), {}, "cannot save a model of 257 layers"),
+        (lambda: mlp.MLP([6, 5, 3], np.random.default_rng(0)), {"notes": "x" * (1 << 20)}, "-byte header"),
+    ],
+    ids=["too_many_layers", "huge_metadata"],
+)
+def test_saving_what_load_model_would_refuse_fails_before_writing(tmp_path, model, metadata, message):
+    # save_model never writes a file load_model would refuse: it raises ValueError and writes nothing.
+    with pytest.raises(ValueError, match=message):
+        mlp.save_model(model(), tmp_path / "model.npz", metadata=metadata)
+    assert list(tmp_path.iterdir()) == []

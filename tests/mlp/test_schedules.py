@@ -65,9 +65,18 @@ def test_every_schedule_in_the_table_is_tested_here():
     [
         ({"epochs": 0}, "epochs must be a positive integer"),
         ({"step_size": 0}, "step_size must be a positive"),
+        ({"step_size": "30"}, re.escape("step_size must be a positive integer, got '30' (str)")),
+        ({"gamma": 0.0}, "gamma must be a positive finite number, got 0.0"),
+        ({"gamma": "0.1"}, re.escape("gamma must be a number, got '0.1' (str)")),
+        ({"learning_rate": "0.1"}, re.escape("learning_rate must be a number, got '0.1' (str)")),
+        ({"epoch": -1}, "epoch must be an integer >= 0, got -1"),
+        ({"epoch": 1.5}, "epoch must be an integer >= 0, got 1.5"),
     ],
 )
 def test_impossible_schedule_lengths_are_clear_errors(arguments, message):
-    # Zero epochs or a zero step size would divide by zero; they are named instead.
-    with pytest.raises(ValueError, match=message):
-        mlp.learning_rate_at("cosine", 0.1, 0, **{"epochs": 10, **arguments})
+    # Zero epochs or a zero step size would divide by zero, and wrong types would be TypeErrors;
+    # they are named instead, for every schedule.
+    arguments = {"learning_rate": 0.1, "epoch": 0, "epochs": 10, **arguments}
+    for schedule in mlp.SCHEDULES:
+        with pytest.raises(ValueError, match=message):
+            mlp.learning_rate_at(schedule, **arguments)

@@ -8,6 +8,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 import mlp
+from mlp.augment import random_shifts
 
 
 @pytest.fixture(scope="module")
@@ -140,15 +141,19 @@ def test_evaluate_matches_loss_and_accuracy_of_predictions(digits):
 @pytest.mark.parametrize(
     ("learning_rate", "batch_size", "where"),
     [
-        (1e6, 32, r"the loss is nan at epoch 1, step \d+"),
-        (1e39, 1347, r"a weight is not finite after epoch 1"),
+        (1e30, 32, r"the loss is nan at epoch 1, step 2 "),
+        (
+            1e6,
+            32,
+            r"the loss reached \S+ at epoch 1, step 2, which already puts the epoch's mean over 10 times",
+        ),
+        (1e39, 1347, r"a weight is not finite after epoch 1 "),
     ],
-    ids=["loss_not_finite", "weight_not_finite"],
+    ids=["loss_not_finite", "loss_exploded", "weight_not_finite"],
 )
 def test_divergence_raises_a_helpful_error(digits, learning_rate, batch_size, where):
     # A huge learning rate stops training with an error naming where it happened and a lower rate.
-    # Leaky ReLU on purpose: with plain ReLU every unit dies at lr 1e6, the loss stays finite
-    # (about 5e5) and fit does not stop, since it only checks for non-finite values.
+    # Leaky ReLU on purpose: it keeps gradients flowing, so the weights overflow instead of dying.
     with pytest.raises(mlp.TrainingDivergedError) as raised:
         _train(
             digits,
@@ -159,8 +164,10 @@ def test_divergence_raises_a_helpful_error(digits, learning_rate, batch_size, wh
         )
     message = str(raised.value)
     assert re.search(where, message), message
-    assert f"learning rate {learning_rate:g}" in message
-    assert f"lower the learning rate, e.g. to {learning_rate / 10:g}" in message
+    assert (
+        f"(learning rate {learning_rate:g}); lower the learning rate, e.g. to {learning_rate / 10:g}"
+        in message
+    )
 
 
 def _fit_arguments(digits):
@@ -220,6 +227,31 @@ def _with_label(y, label):
         ),
         (lambda a: {"eval_sets": {"test": (a["X"][:, :10], a["y"])}}, "test X has 10 features"),
         (lambda a: {"eval_sets": {"test": (a["X"], _with_label(a["y"], 12))}}, r"test y has labels outside"),
+        (lambda a: {"X": a["X"][:0], "y": a["y"][:0]}, "X has no rows; training needs at least one sample"),
+        (
+            lambda a: {"eval_sets": {"test": (a["X"][:0], a["y"][:0])}},
+            "eval set 'test' has no rows; evaluation needs at least one sample",
+        ),
+        (lambda a: {"X": a["X"] * 1e39}, r"X holds values up to 1e\+39 .* float32 .*; scale the inputs"),
+        (lambda a: {"eval_sets": {"test": (a["X"] * -1e39, a["y"])}}, r"test X holds values up to 1e\+39"),
+        (lambda a: {"step_size": 0}, "step_size must be a positive integer, got 0"),
+        (lambda a: {"step_size": 2.5}, "step_size must be a positive integer, got 2.5"),
+        (lambda a: {"gamma": 0.0}, "gamma must be a positive finite number, got 0.0"),
+        (lambda a: {"gamma": "0.1"}, re.escape("gamma must be a number, got '0.1' (str)")),
+        (lambda a: {"weight_decay": "0.1"}, re.escape("weight_decay must be a number, got '0.1' (str)")),
+        (lambda a: {"weight_decay": None}, re.escape("weight_decay must be a number, got None (NoneType)")),
+        (lambda a: {"weight_decay": True}, re.escape("weight_decay must be a number, got True (bool)")),
+        (lambda a: {"epochs": "3"}, re.escape("epochs must be a positive integer, got '3' (str)")),
+        (lambda a: {"batch_size": None}, re.escape("batch_size must be a positive integer, got None")),
+        (lambda a: {"augment": "shifts"}, "augment must be a function"),
+        (
+            lambda a: {"on_epoch": "print"},
+            re.escape("on_epoch must be a function (record) or None, got 'print'"),
+        ),
+        (
+            lambda a: {"rng": 0},
+            r"rng must be a numpy.random.Generator, e.g. np.random.default_rng\(42\), got int",
+        ),
     ],
     ids=[
         "X_1d",
@@ -240,6 +272,22 @@ def _with_label(y, label):
         "schedule_unknown",
         "eval_X",
         "eval_y",
+        "X_empty",
+        "eval_empty",
+        "X_beyond_float32",
+        "eval_X_beyond_float32",
+        "step_size_zero",
+        "step_size_float",
+        "gamma_zero",
+        "gamma_string",
+        "weight_decay_string",
+        "weight_decay_none",
+        "weight_decay_bool",
+        "epochs_string",
+        "batch_size_none",
+        "augment_not_callable",
+        "on_epoch_not_callable",
+        "rng_not_generator",
     ],
 )
 def test_fit_rejects_bad_arguments_before_training(digits, change, message):
@@ -331,3 +379,78 @@ def test_fit_leaves_the_optimizer_at_its_base_learning_rate(digits):
     assert optimizer.learning_rate == 0.1
     rates = [[record["learning_rate"] for record in result.history] for result in (first, second)]
     assert rates == [[0.1, 0.05, 0.025]] * 2
+
+
+def _linear_model():
+    """A float32 [2, 2] linear model whose logits for a row [v, v] are [2v, -2v]."""
+    return mlp.MLP.from_weights([np.array([[1, -1], [1, -1]], np.float32)], [np.zeros(2, np.float32)])
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize(
+    ("X", "set_name", "message"),
+    [
+        (np.zeros((0, 2)), "test", "test X has no rows; evaluation needs at least one sample"),
+        (np.zeros((0, 2)), "", "X has no rows"),
+        (
+            np.full((3, 2), 1e39),
+            "test",
+            r"test X holds values up to 1e\+39 in absolute value, beyond the largest float32 \(3.4e\+38\) "
+            r"the model computes in; scale the inputs, e.g. to \[0, 1\]",
+        ),
+        (
+            np.full((3, 2), 1e38),
+            "",
+            r"X is too large for the model: its logits overflow float32 \(the largest \|value\| in X is "
+            r"1e\+38\); scale the inputs, e.g. to \[0, 1\]",
+        ),
+        (np.full((3, 2), 3e38), "val", "val X is too large for the model: its logits overflow float32"),
+    ],
+    ids=["empty", "empty_unnamed", "beyond_float32", "loss_overflows", "logits_overflow"],
+)
+def test_evaluate_raises_instead_of_returning_nan(X, set_name, message):
+    # An empty set, values beyond the model's dtype, or inputs whose logits or loss overflow raise a
+    # ValueError naming the set and the fix; evaluate never returns a NaN or infinite loss.
+    with pytest.raises(ValueError, match=message):
+        mlp.evaluate(_linear_model(), X, np.ones(len(X), dtype=int), set_name=set_name)
+
+
+def _returns_float64(X, rng):
+    return X.astype(np.float64)
+
+
+def _drops_a_column(X, rng):
+    return X[:, 1:]
+
+
+def _returns_a_list(X, rng):
+    return X.tolist()
+
+
+@pytest.mark.parametrize(
+    ("augment", "message"),
+    [
+        (
+            random_shifts(28, 2),
+            r"random_shifts\(28, 2\) shifts 28x28 images, rows of 784 pixels, but got a batch of shape "
+            r"\(10, 64\); build it with the side of your images",
+        ),
+        (
+            _returns_float64,
+            re.escape(
+                "augment must return an array of the batch's shape (10, 64) and dtype float32, got float64"
+            ),
+        ),
+        (_drops_a_column, re.escape("shape (10, 64) and dtype float32, got float32 of shape (10, 63)")),
+        (_returns_a_list, "and dtype float32, got list; fix the augment function"),
+    ],
+    ids=["wrong_image_side", "wrong_dtype", "wrong_shape", "not_an_array"],
+)
+def test_bad_augment_is_a_value_error_before_any_update(digits, augment, message):
+    # An augmenter for other images, or one returning another shape, dtype or type, stops fit with a
+    # ValueError at the first batch, before the model changes (never an AssertionError).
+    model, arguments = _fit_arguments(digits)
+    before = model.parameters().copy()
+    with pytest.raises(ValueError, match=message):
+        mlp.fit(model, **{**arguments, "augment": augment})
+    np.testing.assert_array_equal(model.parameters(), before)

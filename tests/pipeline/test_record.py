@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -94,6 +95,20 @@ def test_a_bad_value_stops_at_the_check_with_every_output_in_place(clean):
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "train.epochs: must be at least 1" in output and "`git checkout params.yaml`" in output
+    assert _outputs(clean) == before
+
+
+def test_a_stage_that_fails_under_dvc_says_how_to_get_its_outputs_back(clean):
+    # DVC deletes a stage's outputs before running it; the message gives the command that restores them.
+    before = _outputs(clean)
+    (clean / "params.yaml").write_text(params_text(tiny_params(batch_size=1000)))  # valid, but > the data
+    result = run(clean, "dvc", "repro", "train@tiny-42")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "larger than the 320 training samples" in output
+    assert not (clean / "data/models/tiny-42.npz").exists()
+    command = re.search(r"`(git checkout -- reports && dvc checkout)`", output).group(1)
+    sh(clean, "git", "checkout", "params.yaml")
+    sh(clean, "sh", "-c", command)
     assert _outputs(clean) == before
 
 

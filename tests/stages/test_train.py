@@ -29,7 +29,7 @@ def test_stage_writes_every_declared_output(fresh):
     assert history[0] == "epoch,learning_rate,loss,train_loss,train_accuracy,test_loss,test_accuracy"
     assert len(history) == 1 + 3
     metrics = json.loads((fresh / "reports/train/tiny-42.json").read_text())
-    assert set(metrics) == {"epochs", "n_parameters", "train_loss", "train_accuracy", "selected_epoch"}
+    assert set(metrics) == {"n_parameters", "train_accuracy", "selected_epoch"}
     assert metrics["selected_epoch"] == 3  # no validation set: the last epoch is kept
     timing = json.loads((fresh / TIMING).read_text())
     assert set(timing) == {"train_seconds"} and timing["train_seconds"] >= 0

@@ -92,6 +92,10 @@ def test_unreadable_params_file(tmp_path, text, message):
         (lambda p: p.update(seeds=[7, 7]), "seeds: holds a seed twice: [7, 7]"),
         (lambda p: p.pop("seeds"), "seeds: missing section"),
         (lambda p: p["train"].update(seed=1), "train.seed: unknown key"),
+        (
+            lambda p: p["architectures"].update(huge={"hidden_sizes": [10_000_000]}),
+            "architectures.huge: hidden_sizes [10000000] need about",  # refused before any allocation
+        ),
         (lambda p: p["architectures"].update(wide={}), "architectures.wide.hidden_sizes: missing"),
         (lambda p: p["architectures"].update({"../evil": {"hidden_sizes": [8]}}), "is used in file names"),
         (lambda p: p["architectures"]["deep"].update(learnig_rate=1), "did you mean 'learning_rate'"),

@@ -176,7 +176,7 @@ DISK_FULL_CASES = [
     ("train", "data/models/tiny-42.npz", 1, 20000),
     ("train", "reports/train/tiny-42.json", 3, 10),
     ("evaluate", "reports/metrics/tiny-42.json", 1, 100),
-    ("evaluate", "reports/predictions/tiny-42.csv", 2, 50),
+    ("evaluate", "reports/predictions/tiny-42.csv", 3, 50),
     ("report", "reports/figures/samples.png", 1, 3000),
     pytest.param(
         "report", "reports/figures/weights_tiny.png", 10, 0, marks=pytest.mark.slow

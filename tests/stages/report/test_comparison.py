@@ -20,6 +20,7 @@ def _run(name: str, seed: int, n_wrong: int, offset: int = 0) -> RunResult:
         name=f"{name}-{seed}",
         seed=seed,
         metrics={"accuracy": accuracy},
+        per_class={},
         train={},
         seconds=1.0,
         classification="",

@@ -176,10 +176,10 @@ def _drop_macro_f1(root: Path) -> None:
 
 
 def _drop_per_class(root: Path) -> None:
-    path = root / "reports/metrics/deep-42.json"
-    metrics = json.loads(path.read_text())
-    del metrics["per_class"]["7"]
-    path.write_text(json.dumps(metrics))
+    path = root / "reports/classes/deep-42.json"
+    classes = json.loads(path.read_text())
+    del classes["per_class"]["7"]
+    path.write_text(json.dumps(classes))
 
 
 def _predictions_of_other_data(root: Path) -> None:
@@ -210,7 +210,7 @@ def _truncate_model(root: Path) -> None:
     [
         (_break_metrics_json, "reports/metrics/deep-42.json is not valid JSON"),
         (_drop_macro_f1, "reports/metrics/deep-42.json lacks numbers for ['macro_f1']"),
-        (_drop_per_class, "reports/metrics/deep-42.json needs per_class scores"),
+        (_drop_per_class, "reports/classes/deep-42.json needs per_class scores"),
         (_predictions_of_other_data, "reports/predictions/deep-42.csv does not match the prepared test set"),
         (_probability_above_one, "reports/predictions/deep-42.csv holds probabilities outside [0, 1]"),
         (_drop_history_column, "reports/history/deep-42.csv is not a table with columns"),
