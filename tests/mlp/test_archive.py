@@ -5,7 +5,7 @@ import zipfile
 import pytest
 
 from mlp.archive import ArchiveError, open_archive, read_member
-from tests.mlp import forged_zips
+from tests.support import forged_zips
 
 LIMITS = {"max_file_bytes": 1 << 20, "max_members": 8, "max_directory_bytes": 8 * 100}
 

@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 
 import mlp
-from tests.mlp import forged_zips
-from tests.support import PROJECT
+from tests.support import PROJECT, forged_zips
 from tests.support.pickles import UNPICKLED, Sentinel
 
 

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
+import math
+import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -10,6 +15,7 @@ import numpy as np
 import pytest
 
 from stages.common.prepared import splits
+from tests.support import PROJECT, forged_zips
 from tests.support.pickles import UNPICKLED, Sentinel
 from tests.support.stages import failing_stage, snapshot
 
@@ -98,3 +104,116 @@ def test_damaged_prepared_data_is_rejected_before_training(workspace, capsys, ki
     assert "data/prepared/train.npz" in message and expected in message
     assert "rerun `dvc repro prepare`" in message
     assert snapshot(workspace) == before and UNPICKLED == []
+
+
+def _mutate(valid: bytes, rng: np.random.Generator) -> bytes:
+    """A random truncation, bit flips, overwritten run or insertion of `valid`."""
+    data = bytearray(valid)
+    action = rng.integers(4)
+    if action == 0:
+        return bytes(data[: rng.integers(len(data))])
+    if action == 1:
+        for position in rng.integers(0, len(data), size=rng.integers(1, 4)):
+            data[position] ^= 1 << int(rng.integers(8))
+    elif action == 2:
+        start = int(rng.integers(len(data)))
+        data[start : start + 8] = rng.bytes(8)
+    else:
+        start = int(rng.integers(len(data)))
+        data[start:start] = rng.bytes(int(rng.integers(1, 9)))
+    return bytes(data)
+
+
+def _bomb(shape: tuple[int, ...], declared_rows: int | None = None) -> bytes:
+    """A prepared archive whose X inflates from a few MiB to zeros of `shape`; with `declared_rows`
+    the X header claims that many rows instead (a lie about its size)."""
+    header = forged_zips.npy_header((declared_rows, 784) if declared_rows else shape)
+    X = forged_zips.deflated(header, math.prod(shape) * 4)
+    X.name = "X.npy"
+    labels = io.BytesIO()
+    np.save(labels, np.zeros(declared_rows or shape[0], np.uint8))
+    return forged_zips.archive([X, forged_zips.Member.stored("y.npy", labels.getvalue())])
+
+
+PREPARED_BOMBS = {
+    "3 GiB of rows": (
+        lambda: _bomb((1_000_000, 784)),
+        "X declares shape (1000000, 784); expected 1 to 70000",
+    ),
+    "2 GiB behind a small header": (lambda: _bomb((700_000, 784), declared_rows=320), None),
+}
+
+# Reads each prepared file named on the command line with load_split in a process whose address
+# space may grow by only HEADROOM bytes; prints {"skip": reason} or {"results": {name: [outcome,
+# message]}}. A reader that over-allocates fails here with MemoryError instead of swapping.
+LIMITED_READER = """
+import json, mmap, resource, sys
+from stages.common.prepared import load_split
+from stages.common.runner import StageError
+
+HEADROOM = 1536 << 20
+with open("/proc/self/statm") as statm:
+    used = int(statm.read().split()[0]) * resource.getpagesize()
+try:
+    resource.setrlimit(resource.RLIMIT_AS, (used + HEADROOM, resource.getrlimit(resource.RLIMIT_AS)[1]))
+    mmap.mmap(-1, 2 * HEADROOM).close()  # maps without touching memory: must fail under the limit
+    sys.exit(print(json.dumps({"skip": "the address-space limit is not enforced here"})))
+except (OSError, ValueError):
+    pass
+results = {}
+for split in sys.argv[2:]:
+    try:
+        load_split(sys.argv[1], split)
+        results[split] = ["loaded", ""]
+    except StageError as error:
+        results[split] = ["refused", str(error)]
+    except BaseException as error:
+        results[split] = [type(error).__name__, str(error)]
+print(json.dumps({"results": results}))
+"""
+
+
+@pytest.fixture(scope="module")
+def limited_reads(tmp_path_factory):
+    """{split name: (outcome, message)} for 300 fuzzed prepared files and the bombs, each read in a
+    child process whose address space is capped 1.5 GiB above its size (skips where it cannot be)."""
+    folder = tmp_path_factory.mktemp("prepared")
+    rng = np.random.default_rng(7)
+    X = rng.random((40, 784), dtype=np.float32)
+    buffer = io.BytesIO()
+    np.savez(buffer, X=X, y=np.arange(40, dtype=np.uint8) % 10)
+    names = []
+    for iteration in range(300):
+        names.append(f"fuzz{iteration:03d}")
+        (folder / f"{names[-1]}.npz").write_bytes(_mutate(buffer.getvalue(), rng))
+    for index, (build, _) in enumerate(PREPARED_BOMBS.values()):
+        names.append(f"bomb{index}")
+        (folder / f"{names[-1]}.npz").write_bytes(build())
+    environment = os.environ | {"PYTHONPATH": str(PROJECT), "OPENBLAS_NUM_THREADS": "1"}
+    command = [sys.executable, "-c", LIMITED_READER, str(folder), *names]
+    child = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
+    assert child.returncode == 0, child.stderr
+    report = json.loads(child.stdout)
+    if "skip" in report:
+        pytest.skip(report["skip"])
+    return report["results"]
+
+
+def test_fuzzed_prepared_files_only_ever_raise_a_stage_error(limited_reads):
+    # A randomly damaged prepared file loads or gives one StageError naming it: no other error, and
+    # never more than 1.5 GiB of address space (a MemoryError in the child otherwise).
+    results = [limited_reads[f"fuzz{iteration:03d}"] for iteration in range(300)]
+    for iteration, (outcome, message) in enumerate(results):
+        assert outcome in ("loaded", "refused"), (iteration, outcome, message)
+        assert outcome == "loaded" or f"fuzz{iteration:03d}.npz" in message, message
+    assert sum(outcome == "refused" for outcome, _ in results) > 200
+
+
+@pytest.mark.parametrize("bomb", PREPARED_BOMBS)
+def test_prepared_memory_bombs_are_refused_within_bounded_memory(limited_reads, bomb):
+    # 3 GiB of rows is refused from its header; 2 GiB behind an honest-looking small header is read
+    # only as far as the header says (then refused or loaded), never inflated whole.
+    outcome, message = limited_reads[f"bomb{list(PREPARED_BOMBS).index(bomb)}"]
+    assert outcome in ("refused", "loaded"), (outcome, message)
+    expected = PREPARED_BOMBS[bomb][1]
+    assert expected is None or (outcome == "refused" and expected in message), message
