@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install repro test lint format full-mnist seed-study bench clean
+.PHONY: install repro test lint format full-mnist seed-study experiments prune bench clean
 
 install: $(STAMP)
 
@@ -47,6 +47,14 @@ full-mnist: install
 # Five seeds per architecture (experiments/seed-study.yaml): about 4 minutes of training on 2 cores.
 seed-study: install
 	$(BIN)/python -m tools.experiment seed-study
+
+# One line per experiment: its changed params and each architecture's test accuracy (fits 100 columns).
+experiments: install
+	$(BIN)/python -m tools.table
+
+# Remove outputs, dvc.lock entries and .gitignore lines of architectures or seeds no longer in params.yaml.
+prune: install
+	$(BIN)/python -m tools.prune
 
 bench: install
 	$(BIN)/python benchmarks/train_throughput.py

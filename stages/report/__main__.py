@@ -21,9 +21,10 @@ from sklearn.metrics import confusion_matrix
 
 from mlp.arrays import FloatArray, IntArray
 from stages.common.mnist import N_CLASSES
-from stages.common.output import write_text
+from stages.common.output import write_csv, write_text
 from stages.common.params import architecture_settings, load_params
 from stages.common.prepared import TEST, TRAIN, load_split
+from stages.common.records import HISTORY_COLUMNS
 from stages.common.runner import StageError, run_stage
 from stages.report import charts, galleries
 from stages.report.comparison import Comparison
@@ -156,6 +157,22 @@ def _draw_architecture(folder: Figures, arch: Architecture, X_test: FloatArray, 
     )
 
 
+def write_curves(path: Path, architectures: list[Architecture]) -> None:
+    """Every run's history in one long table, a row per run and epoch, named by architecture and
+    seed: the file dvc.yaml's combined plots draw, so they follow params.yaml with no edit."""
+    rows = (
+        {
+            "architecture": arch.name,
+            "seed": run.seed,
+            **{column: values[epoch] for column, values in run.history.items()},
+        }
+        for arch in architectures
+        for run in arch.runs
+        for epoch in range(len(run.history["epoch"]))
+    )
+    write_csv(path, ["architecture", "seed", *HISTORY_COLUMNS], rows)
+
+
 def _remove_stale(folder: Path, keep: set[str]) -> None:
     """Delete PNGs of architectures no longer in params.yaml (the folder is this stage's output)."""
     for path in sorted(folder.glob("*.png")):
@@ -175,6 +192,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--markdown", type=Path, required=True, help="the Markdown page, e.g. reports/README.md"
     )
     parser.add_argument("--html", type=Path, required=True, help="the HTML page, beside the Markdown one")
+    parser.add_argument("--curves", type=Path, required=True, help="every run's history in one table (CSV)")
     args = parser.parse_args(argv)
     patterns = {kind: getattr(args, kind) for kind in KINDS}
     if args.html.parent != args.markdown.parent:
@@ -198,6 +216,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     _remove_stale(args.figures, {Path(image.src).name for image in written})
     comparison = Comparison.of(architectures, y_test)
     blocks = page_blocks(params, architectures, comparison, shared, n_train=len(y_train))
+    write_curves(args.curves, architectures)
     write_text(args.markdown, to_markdown(blocks))
     write_text(args.html, to_html(TITLE, blocks))
     print(

@@ -8,23 +8,21 @@ records them with `dvc commit fetch`, then runs `dvc repro` for everything downs
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.support.dvc import make_repo, sh
-from tests.support.synthetic import retarget_overlay_plots, small_params
+from tests.support.synthetic import small_params
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
-    params = small_params()
-    repo = make_repo(tmp_path_factory.mktemp("pipeline"), params)
-    retarget_overlay_plots(repo, [f"{name}-42" for name in params["architectures"]])
-    return repo
+    return make_repo(tmp_path_factory.mktemp("pipeline"), small_params())
 
 
 def ran_stages(output: str) -> set[str]:
@@ -88,8 +86,70 @@ def test_experiment_changes_show_in_exp_show_metrics_diff_and_plots(repo):
     diff = json.loads(sh(repo, "dvc", "metrics", "diff", "--json"))
     assert "reports/metrics/tiny-42.json" in diff and "accuracy" in diff["reports/metrics/tiny-42.json"]
     assert "learning_rate: 0.02" in (repo / "params.yaml").read_text()  # block style kept
+    table = sh(repo, sys.executable, "-m", "tools.table")  # `make experiments`
+    assert any(
+        line.strip().startswith("slower") and "train.learning_rate=0.02" in line
+        for line in table.splitlines()
+    )
+    assert all(len(line) <= 100 for line in table.splitlines())
     sh(repo, "dvc", "plots", "show", "--out", "plots_html")
     page = (repo / "plots_html" / "index.html").read_text()
-    for title in ("tiny-42: training loss per epoch", "tiny-42: confusion matrix", "Test accuracy per epoch"):
+    for title in (
+        "tiny-42: train and test loss per epoch",
+        "tiny-42: confusion matrix",
+        "Test accuracy per epoch",
+    ):
         assert title in page
     assert "reports_figures_curves_tiny_png" in page  # the report's PNGs as image plots
+
+
+def _plotted_architectures(repo: Path) -> dict[str, set[str]]:
+    """For each plot `dvc plots show` draws from a table, the architectures (or runs) it shows."""
+    data = json.loads(sh(repo, "dvc", "plots", "show", "--json"))["data"]
+    shown: dict[str, set[str]] = {}
+    for plot_id, renders in data.items():
+        for render in renders:
+            content = render.get("content")
+            if render.get("type") == "vega" and isinstance(content, dict):
+                rows = content["data"]["values"]
+                names = {row["architecture"] for row in rows if "architecture" in row} or {plot_id}
+                shown.setdefault(plot_id, set()).update(names)
+    return shown
+
+
+def test_plots_follow_params_when_architectures_are_added_removed_and_renamed(repo):
+    # `dvc plots show` draws exactly params.yaml's architectures: a new one appears, a removed or
+    # renamed one disappears, with no edit of dvc.yaml.
+    sh(repo, "dvc", "repro")
+    original = (repo / "params.yaml").read_text()
+    params = yaml.safe_load(original)
+    params["architectures"] = {"tiny": params["architectures"]["tiny"], "wide": {"hidden_sizes": [32]}}
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))  # small renamed to wide
+    try:
+        sh(repo, "dvc", "repro")
+        shown = _plotted_architectures(repo)
+        for combined in ("test_accuracy", "train_accuracy", "test_loss"):
+            assert shown[combined] == {"tiny", "wide"}, shown
+        per_run = {plot for plot in shown if plot.startswith("reports/")}
+        assert per_run == {
+            f"reports/{kind}/{run}.csv"
+            for kind in ("history", "predictions")
+            for run in ("tiny-42", "wide-42")
+        }
+        # DVC leaves small's outputs, lock entries and .gitignore lines behind; `make prune` removes them.
+        assert (repo / "data/models/small-42.npz").exists() and "train@small-42" in (
+            repo / "dvc.lock"
+        ).read_text()
+        listing = sh(repo, sys.executable, "-m", "tools.prune")
+        assert (
+            "removed dvc.lock entry train@small-42" in listing
+            and "removed data/models/small-42.npz" in listing
+        )
+        assert "/small-42.npz" not in (repo / "data/models/.gitignore").read_text()
+        assert not list(repo.glob("**/small-42.*")) and "small-42" not in (repo / "dvc.lock").read_text()
+        # The report hashes its input folders, which no longer hold small's files: it alone reruns.
+        assert ran_stages(sh(repo, "dvc", "repro")) == {"report"}
+        assert "up to date" in sh(repo, "dvc", "status")
+        assert "0 stale item(s)" in sh(repo, sys.executable, "-m", "tools.prune")
+    finally:
+        (repo / "params.yaml").write_text(original)

@@ -67,15 +67,3 @@ def copy_project(destination: Path) -> None:
         "dvc.lock",
     )
     shutil.copytree(PROJECT, destination, ignore=ignore, dirs_exist_ok=True)
-
-
-def retarget_overlay_plots(project: Path, names: list[str]) -> None:
-    """Point dvc.yaml's cross-architecture plots at the runs `names` (ARCH-SEED), as a user
-    adding architectures would."""
-    path = project / "dvc.yaml"
-    pipeline = yaml.safe_load(path.read_text())
-    for plot in pipeline["plots"]:
-        (definition,) = plot.values()
-        column = next(iter(definition["y"].values()))
-        definition["y"] = {f"reports/history/{name}.csv": column for name in names}
-    path.write_text(yaml.safe_dump(pipeline, sort_keys=False))

@@ -4,6 +4,7 @@ architectures, local links only, and a clear message when an input is missing or
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import json
 import re
@@ -245,6 +246,13 @@ def test_several_seeds_add_their_spread_and_its_test(tmp_path, monkeypatch):
         "curves_narrow.png",
         "curves_wide.png",
     ]
+    with open(tmp_path / "reports/curves.csv", newline="") as handle:  # what dvc.yaml's plots draw
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0])[:3] == ["architecture", "seed", "epoch"]
+    assert {(row["architecture"], row["seed"]) for row in rows} == {
+        (arch, str(seed)) for arch in ("wide", "narrow") for seed in (3, 1, 2)
+    }
+    assert len(rows) == 2 * 3 * 3  # architectures x seeds x epochs
 
 
 @pytest.mark.slow
