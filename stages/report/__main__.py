@@ -17,7 +17,6 @@ from statistics import mean
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.metrics import confusion_matrix
 
 from mlp.arrays import FloatArray, IntArray
 from stages.common.mnist import N_CLASSES
@@ -119,7 +118,10 @@ def _draw_architecture(folder: Figures, arch: Architecture, X_test: FloatArray, 
         arch=name,
         path=_target(folder, own, f"curves_{name}", f"{name}: loss, and train and test accuracy, per epoch"),
     )
-    counts = confusion_matrix(y_test, run.predicted, labels=list(range(N_CLASSES)))
+    # Counts of (true, predicted) pairs: row = true class, column = predicted class.
+    counts = np.bincount(y_test * N_CLASSES + run.predicted, minlength=N_CLASSES**2).reshape(
+        N_CLASSES, N_CLASSES
+    )
     charts.plot_confusion(
         counts, name, _target(folder, own, f"confusion_{name}", f"{name}: confusion matrix (counts)")
     )
