@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,8 +25,10 @@ from stages.common.mnist import IMAGE_SIDE, N_CLASSES
 from stages.common.output import open_output, write_csv, write_json
 from stages.common.params import architecture_settings, load_params
 from stages.common.prepared import TRAIN, VALIDATION, load_split, splits
-from stages.common.progress import EpochProgress
+from stages.common.progress import EpochProgress, LiveHistory
 from stages.common.runner import StageError, run_stage
+
+LIVE = Path("live")  # untracked: each run's history so far, for `dvc plots show live/RUN.csv`
 
 
 def train_model(
@@ -34,6 +37,7 @@ def train_model(
     eval_sets: Mapping[str, tuple[FloatArray, IntArray]],
     settings: dict[str, Any],
     label: str,
+    live: Path | None = None,
 ) -> tuple[mlp.MLP, mlp.FitResult]:
     """Build and fit the MLP that `settings` (train section + overrides) describe.
 
@@ -56,6 +60,13 @@ def train_model(
     optimizer = mlp.make_optimizer(
         settings["optimizer"], model.parameters(), settings["learning_rate"], momentum=settings["momentum"]
     )
+    shows: list[Callable[[Mapping[str, float]], None]] = [EpochProgress(settings["epochs"], label)]
+    shows += [LiveHistory(live)] if live is not None else []
+
+    def on_epoch(record: Mapping[str, float]) -> None:
+        for show in shows:
+            show(record)
+
     with threadpool_limits(limits=settings["threads"], user_api="blas"):
         result = mlp.fit(
             model,
@@ -72,7 +83,7 @@ def train_model(
             eval_sets=eval_sets,
             augment=random_shifts(IMAGE_SIDE, settings["shift_pixels"]) if settings["shift_pixels"] else None,
             select_best=VALIDATION if VALIDATION in eval_sets else None,
-            on_epoch=EpochProgress(settings["epochs"], label),
+            on_epoch=on_epoch,
         )
     return model, result
 
@@ -99,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     X_train, y_train = eval_sets[TRAIN]
     started = time.perf_counter()
-    model, result = train_model(X_train, y_train, eval_sets, settings, f"train@{item}")
+    model, result = train_model(X_train, y_train, eval_sets, settings, f"train@{item}", LIVE / f"{item}.csv")
     seconds = time.perf_counter() - started
 
     with open_output(args.model, "wb") as handle:

@@ -34,6 +34,8 @@ def test_stage_writes_every_declared_output(fresh):
     timing = json.loads((fresh / TIMING).read_text())
     assert set(timing) == {"train_seconds"} and timing["train_seconds"] >= 0
     assert (fresh / "data/models/tiny-42.npz").stat().st_size > 0
+    live = (fresh / "live/tiny-42.csv").read_text().splitlines()  # what DVC's tools saw while it ran
+    assert live[0] == history[0] and len(live) == 1 + 3
 
 
 def test_training_is_bit_reproducible(fresh):
