@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml requirements.lock
 
 repro: install
 	$(BIN)/dvc repro
+	@echo "The report: reports/README.md (Markdown) and reports/index.html (open it in a browser)"
 
 # Line coverage each package must keep; pytest-cov's --cov-fail-under knows only the overall total.
 COVERAGE_MIN_MLP := 95
