@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from mlp.atomic import atomic_open
 from stages.common.output import rounded
 
 
@@ -41,20 +41,31 @@ class LiveHistory:
     """The history so far, rewritten after every epoch to a file DVC's tools can read while the
     stage runs: `dvc plots show live/medium-42.csv` (the tracked history appears only at the end).
 
-    Each write is atomic, but the file is progress, not a result: it is written at once, not held
-    back with the stage's outputs, and DVC does not track it.
+    The file is progress, not a result: written at once (renamed into place whole, never half),
+    not held back with the stage's outputs, not tracked by DVC, and never worth failing a
+    training for: a write that fails is reported once and given up.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.records: list[dict[str, float]] = []
+        self.failed = False
 
     def __call__(self, record: Mapping[str, float]) -> None:
         self.records.append(dict(record))
+        if self.failed:
+            return
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=list(self.records[0]), lineterminator="\n")
         writer.writeheader()
         writer.writerows(rounded(row) for row in self.records)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_open(self.path, "w", encoding="utf-8") as handle:
-            handle.write(buffer.getvalue())
+        temporary = self.path.with_name(f".{self.path.name}.live.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary.write_text(buffer.getvalue(), encoding="utf-8")
+            os.replace(temporary, self.path)
+        except OSError as error:
+            self.failed = True
+            print(
+                f"note: live progress not written to {self.path} ({error.strerror or error})", file=sys.stderr
+            )

@@ -81,11 +81,12 @@ def params_text(params: dict) -> str:
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
-    """Every file under `root` and its bytes."""
+    """Every file under `root` and its bytes, but training's live progress (live/), which a stage
+    writes as it goes, whatever then happens to its outputs."""
     return {
         path.relative_to(root).as_posix(): path.read_bytes()
         for path in sorted(root.rglob("*"))
-        if path.is_file()
+        if path.is_file() and "live" not in path.relative_to(root).parts
     }
 
 
