@@ -37,4 +37,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main, "check")
+    run_stage(main, "check", removes_outputs=False)

@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("prepared", help="output folder for train.npz, test.npz [and val.npz]")
     args = parser.parse_args(argv)
 
-    params = load_params()["prepare"]
+    params = load_params(reads=lambda p: p["prepare"])["prepare"]
     train, test = load_mnist_split(args.raw, "train"), load_mnist_split(args.raw, "t10k")
     parts = split_data(
         train,

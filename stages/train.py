@@ -99,7 +99,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("timing", help="output: the training time (JSON)")
     args = parser.parse_args(argv)
 
-    params = load_params()
+    # Outputs are refused if what it uses changes meanwhile; edits elsewhere in the file are fine.
+    params = load_params(
+        reads=lambda p: (p["train"], p["architectures"].get(args.arch), p["prepare"]["validation_size"])
+    )
     # The seed comes with the command (dvc.yaml's matrix over params.yaml's seeds), so adding a
     # seed to params.yaml changes no other run's inputs.
     settings = architecture_settings(params, args.arch) | {"seed": args.seed}

@@ -37,6 +37,7 @@ _SHORT = reprlib.Repr()
 _SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict = 2, 4, 4
 _SHORT.maxstring = _SHORT.maxother = _SHORT.maxlong = 40
 CORES = os.cpu_count() or 1
+MAX_SEEDS = 10
 PHYSICAL_MEMORY = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 MEMORY_SHARE = 0.5  # of the machine's memory, one network may use: the data and other stages need the rest
 
@@ -99,6 +100,8 @@ def seed_list(value: Any) -> str | None:
         return f"each seed {next(problem for problem in problems if problem)}"
     if len(set(value)) < len(value):
         return f"holds a seed twice: {_SHORT.repr(value)}; each seed names one training run"
+    if len(value) > MAX_SEEDS:  # the report's exact rank-sum test enumerates every split of the runs
+        return f"holds {len(value)} seeds; the report compares at most {MAX_SEEDS} per architecture"
     return None
 
 
@@ -160,11 +163,13 @@ def _first_lines(text: str, n: int = 6) -> str:
     return "\n".join(lines[:n]) + ("\n…" if len(lines) > n else "")
 
 
-def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
+def load_params(
+    path: str | Path = "params.yaml", reads: Callable[[Any], Any] = lambda params: params
+) -> dict[str, Any]:
     """Read and validate the whole of params.yaml; raise ParamsError listing every problem.
 
-    Inside a stage run, the stage's outputs are then written only if the file still says the
-    same when the stage ends (see `_unchanged`).
+    Inside a stage run, the stage's outputs are then written only if `reads(params)`, the part
+    of the file the stage uses (by default all of it), is the same when the stage ends.
     """
     path = Path(path)
     params = read_yaml(path)
@@ -172,11 +177,11 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     if problems:
         listing = "\n".join(f"  - {problem}" for problem in problems)
         raise ParamsError(f"{path} has {len(problems)} problem(s):\n{listing}")
-    check_before_commit(functools.partial(_unchanged, path, params))
+    check_before_commit(functools.partial(_unchanged, path, reads, reads(params)))
     return params
 
 
-def _unchanged(path: Path, params: Any) -> None:
+def _unchanged(path: Path, reads: Callable[[Any], Any], used: Any) -> None:
     """Refuse to write outputs made with params the file no longer holds.
 
     DVC records params.yaml's values when a stage ends. A `dvc exp run -S` started meanwhile
@@ -184,10 +189,10 @@ def _unchanged(path: Path, params: Any) -> None:
     the stage never used, and `dvc status` would call the wrong results up to date.
     """
     try:
-        now = read_yaml(path)
-    except ParamsError as error:
+        now = reads(read_yaml(path))
+    except (ParamsError, LookupError, TypeError) as error:  # unreadable, or the part is gone
         now = error
-    if now != params:
+    if now != used:
         raise ParamsError(
             f"{path} changed while this stage ran (another `dvc exp run -S` or an edit?), so its results "
             "would be recorded under params they were not made with; nothing was written. Put "
@@ -220,9 +225,14 @@ def validate(params: Any) -> list[str]:
 
 def _check_combinations(params: dict[str, Any]) -> list[str]:
     """Rules joining two keys, checked once each key is valid, for every architecture's settings."""
-    problems = []
+    problems, n_train = _training_size(params["prepare"])
     for name in params["architectures"]:
         settings = architecture_settings(params, name)
+        if n_train and settings["batch_size"] > n_train:
+            problems.append(
+                f"architectures.{name}: batch_size {settings['batch_size']} is larger than the {n_train} "
+                f"training images prepare gives; set it to at most {n_train}"
+            )
         if settings["optimizer"] in ("momentum", "nesterov") and settings["momentum"] == 0:
             problems.append(
                 f"architectures.{name}: optimizer {settings['optimizer']!r} with momentum 0 is plain SGD; "
@@ -231,6 +241,28 @@ def _check_combinations(params: dict[str, Any]) -> list[str]:
         if problem := _memory_problem(settings):
             problems.append(f"architectures.{name}: {problem}")
     return problems
+
+
+def _training_size(prepare: dict[str, Any]) -> tuple[list[str], int]:
+    """(problems, training images) that prepare's settings give from MNIST's 60,000, counted as
+    prepare counts them; checked here so that a bad size stops `check`, before DVC deletes anything."""
+    n = prepare["subset"] or N_TRAIN
+    n_train = n
+    if prepare["split"] == "notebook":
+        n_test = math.ceil(prepare["test_fraction"] * n)  # as train_test_split counts it
+        n_train = n - n_test
+        if not 0 < n_test < n:
+            return [
+                f"prepare.subset {n} with prepare.test_fraction {prepare['test_fraction']} leaves {n_train} "
+                f"training and {n_test} test images; both need at least one: raise prepare.subset or "
+                "change prepare.test_fraction"
+            ], 0
+    if prepare["validation_size"] >= n_train:
+        return [
+            f"prepare.validation_size {prepare['validation_size']} leaves no training images (only "
+            f"{n_train}); set it below {n_train}"
+        ], 0
+    return [], n_train - prepare["validation_size"]
 
 
 def _memory_problem(settings: dict[str, Any]) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,16 @@ def load_split(folder: str | Path, split: str) -> tuple[npt.NDArray[np.float32],
         raise StageError(f"{path} is missing; {fix}") from None
     except _Refused as error:
         raise StageError(f"{path}: {error}; {fix}") from None
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, NotImplementedError) as error:
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        EOFError,
+        RuntimeError,
+        NotImplementedError,
+        zlib.error,
+        zipfile.BadZipFile,
+    ) as error:
         raise StageError(
             f"{path} is unreadable or corrupt ({type(error).__name__}: {error}); {fix}"
         ) from None

@@ -3,6 +3,7 @@ DVC's tools, the history so far in an untracked file (`live/RUN.csv`)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -69,3 +70,6 @@ class LiveHistory:
             print(
                 f"note: live progress not written to {self.path} ({error.strerror or error})", file=sys.stderr
             )
+        finally:  # gone after a rename; also removed when a failure or a signal stops the write
+            with contextlib.suppress(OSError):
+                temporary.unlink()

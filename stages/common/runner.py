@@ -39,8 +39,8 @@ FIXES = {
 }
 # DVC deletes a stage's outputs before running it; after a failure this brings them back.
 RESTORE_HINT = (
-    "DVC removed this stage's outputs before running it; `git checkout -- reports && dvc checkout` "
-    "brings back the last committed ones (add `git checkout params.yaml` to undo a `dvc exp run -S`)"
+    "DVC removed this stage's outputs before running it; `git checkout -- params.yaml dvc.lock reports "
+    "&& dvc checkout` brings back the last committed state (it drops uncommitted changes to those files)"
 )
 DVC_POLL_SECONDS = 1.0
 
@@ -142,15 +142,17 @@ def run_stage(
     name: str,
     argv: Sequence[str] | None = None,
     all_or_nothing: bool = True,
+    removes_outputs: bool = True,
 ) -> None:
     """Run a stage's main(argv); expected failures become one clear message and a non-zero exit.
 
     With `all_or_nothing`, main() runs in a transaction(); a stage that reads back its own
-    outputs (fetch) must pass False.
+    outputs (fetch) must pass False. Under DVC a failure also says how to get back the outputs
+    DVC removed, unless `removes_outputs` is False (the check stage, whose output is a token).
     """
     dvc = DvcParent.find()
-    signal.signal(signal.SIGTERM, functools.partial(_exit_on_sigterm, name, dvc))
-    hint = f"\n{name}: {RESTORE_HINT}" if dvc else ""
+    hint = f"\n{name}: {RESTORE_HINT}" if dvc and removes_outputs else ""
+    signal.signal(signal.SIGTERM, functools.partial(_exit_on_sigterm, name, dvc, hint))
     try:
         with transaction() if all_or_nothing else contextlib.nullcontext():
             if dvc:
@@ -177,10 +179,12 @@ def describe(error: Exception) -> str:
     return f"{text}; {fix}" if fix else text
 
 
-def _exit_on_sigterm(name: str, dvc: DvcParent | None, signum: int, frame: FrameType | None) -> None:
+def _exit_on_sigterm(
+    name: str, dvc: DvcParent | None, hint: str, signum: int, frame: FrameType | None
+) -> None:
     # SystemExit unwinds the stack, so atomic_open's cleanup removes temporary files.
     why = f"its DVC process (pid {dvc.pid}) is gone" if dvc and dvc.gone else "terminated"
-    print(f"{name}: {why}; no partial output was kept", file=sys.stderr)
+    print(f"{name}: {why}; no partial output was kept{hint}", file=sys.stderr)
     sys.exit(128 + signum)
 
 

@@ -130,7 +130,9 @@ def _tests_of(best: str, others: Sequence[str], tests: Sequence[PairTest]) -> di
     return against
 
 
-def verdict(accuracies: Mapping[str, float], tests: Sequence[PairTest]) -> tuple[str | None, str]:
+def verdict(
+    accuracies: Mapping[str, float], tests: Sequence[PairTest], which: str = ""
+) -> tuple[str | None, str]:
     """The best architecture, if its lead over every other is significant, and a headline sentence.
 
     The top accuracy alone names no winner: `best` is None unless the leader's difference from
@@ -148,7 +150,7 @@ def verdict(accuracies: Mapping[str, float], tests: Sequence[PairTest]) -> tuple
     others = [name for name in accuracies if name != best]
     against = _tests_of(best, others, tests)
     level = f"{against[others[0]].alpha * 100:g}%"
-    lead = f"{best} has the highest test accuracy ({top:.4f})"
+    lead = f"{best} has the highest test accuracy{which} ({top:.4f})"
     unclear = [other for other in others if not against[other].significant]
     if not unclear:
         return (
@@ -162,7 +164,8 @@ def verdict(accuracies: Mapping[str, float], tests: Sequence[PairTest]) -> tuple
     ranked = "the architectures cannot be ranked" if unclear == others else partial
     return None, (
         f"{lead}, but the {noun} {differences} {verb} not significant at {level} "
-        f"(McNemar exact test, Holm-corrected): on this test set {ranked}."
+        f"(McNemar exact test, Holm-corrected): {ranked} beyond what the sampling of the test "
+        "images explains."
     )
 
 

@@ -209,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     X_train, y_train = load_split(args.prepared, TRAIN)
     X_test, y_test = load_split(args.prepared, TEST)
     architectures = [
-        load_architecture(name, architecture_settings(params, name), seeds, patterns, y_test, X_test.shape[1])
+        load_architecture(name, architecture_settings(params, name), seeds, patterns, y_test)
         for name in params["architectures"]
     ]
     figures = Figures(args.figures, Path(os.path.relpath(args.figures, args.markdown.parent)))

@@ -10,6 +10,7 @@ seeds' accuracies, Holm-corrected)? The second needs several seeds in params.yam
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from statistics import mean
 
@@ -48,9 +49,9 @@ class Comparison:
         """Both comparisons of `architectures`, whose predictions are of the test labels `y_test`."""
         correct = {arch.name: arch.chosen.predicted == y_test for arch in architectures}
         pairs = compare_pairs(correct, ALPHA)
-        best, headline = verdict(
-            {arch.name: arch.chosen.metrics["accuracy"] for arch in architectures}, pairs
-        )
+        which = f" with seed {architectures[0].chosen.seed}" if len(architectures[0].runs) > 1 else ""
+        accuracies = {arch.name: arch.chosen.metrics["accuracy"] for arch in architectures}
+        best, headline = verdict(accuracies, pairs, which)
         seed_tests = _seed_tests(architectures)
         return cls(
             architectures[0].chosen.seed,
@@ -78,10 +79,18 @@ def _seed_sentence(architectures: list[Architecture], tests: list[SeedTest]) -> 
     if n_seeds < 2:
         return (
             "Each architecture was trained with one seed, so how much another seed would move its "
-            "accuracy is not measured here: `make seed-study` trains five."
+            "accuracy is not measured here: make seed-study trains five."
         )
     if len(architectures) < 2:
         return f"Only one architecture, trained with {n_seeds} seeds: nothing to compare."
+    # The smallest p-value the exact test can give (the runs fully separated), after Holm's factor.
+    smallest = 2 / math.comb(2 * n_seeds, n_seeds) * len(tests)
+    if smallest > ALPHA:
+        return (
+            f"With {n_seeds} seeds per architecture the exact rank-sum test cannot reach {ALPHA:.0%} even "
+            f"when every run of one beats every run of the other (p = {smallest:.2g} after Holm's "
+            "correction), so the seed-to-seed spread cannot decide; use 5 seeds or more (make seed-study)."
+        )
     leader = max(architectures, key=lambda arch: mean(arch.accuracies))
     against = {
         test.second if test.first == leader.name else test.first: test

@@ -20,7 +20,7 @@ import numpy as np
 
 import mlp
 from mlp.arrays import FloatArray, IntArray
-from stages.common.mnist import N_CLASSES
+from stages.common.mnist import N_CLASSES, N_FEATURES
 from stages.common.records import HISTORY_COLUMNS, PREDICTION_COLUMNS
 from stages.common.runner import StageError
 from stages.report.markup import Image
@@ -122,15 +122,16 @@ def load_architecture(
     seeds: list[int],
     patterns: dict[str, str],
     y_test: IntArray,
-    n_features: int,
 ) -> Architecture:
-    """Read the runs of one architecture, one per seed."""
-    runs = [load_run(run_name(name, seed), seed, patterns, y_test, n_features) for seed in seeds]
+    """Read the runs of one architecture, one per seed; `entry` is its settings in params.yaml."""
+    runs = [load_run(run_name(name, seed), seed, patterns, y_test, entry | {"seed": seed}) for seed in seeds]
     return Architecture(name, entry, runs)
 
 
-def load_run(name: str, seed: int, patterns: dict[str, str], y_test: IntArray, n_features: int) -> RunResult:
-    """Read one run's files, checked against the prepared test labels and features."""
+def load_run(
+    name: str, seed: int, patterns: dict[str, str], y_test: IntArray, settings: dict[str, Any]
+) -> RunResult:
+    """Read one run's files, checked against the prepared test labels and params.yaml's `settings`."""
     files = sources(patterns, name)
     classes = _read_json(files["classes"], ())
     _check_per_class(files["classes"], classes.get("per_class"))
@@ -144,7 +145,7 @@ def load_run(name: str, seed: int, patterns: dict[str, str], y_test: IntArray, n
         seconds=float(_read_json(files["timing"], TIMING_NUMBERS)["train_seconds"]),
         classification=files["classification"].path.read_text(encoding="utf-8"),
         history=_read_history(files["history"]),
-        first_layer=_read_first_layer(files["models"], n_features),
+        first_layer=_read_first_layer(files["models"], settings),
         predicted=predicted,
         confidence=confidence,
     )
@@ -215,12 +216,24 @@ def _read_predictions(source: Source, y_test: IntArray) -> tuple[IntArray, Float
     return predicted.astype(np.int64), probability
 
 
-def _read_first_layer(source: Source, n_features: int) -> FloatArray:
-    """The model's first-layer weights (n_features, n_hidden): the one thing only the model has."""
+def _read_first_layer(source: Source, settings: dict[str, Any]) -> FloatArray:
+    """The model's first-layer weights (n_features, n_hidden): the one thing only the model has.
+
+    The model file also records the settings it was trained with. The report refuses a model
+    that params.yaml no longer describes: DVC reads params.yaml after a stage ends, so an edit
+    in that moment could otherwise pair an old model with new params in dvc.lock.
+    """
     try:
-        model, _ = mlp.load_model(source.path)
+        model, metadata = mlp.load_model(source.path)
     except mlp.ModelFileError as error:
         raise StageError(f"{error}; rebuild it with `dvc repro --force {source.stage}`") from None
-    if model.n_features != n_features:
-        raise _broken(source, f"expects {model.n_features} input features, the test set has {n_features}")
+    trained = metadata.get("settings", {}) if isinstance(metadata, dict) else {}
+    differ = sorted(key for key in set(settings) | set(trained) if trained.get(key) != settings.get(key))
+    if differ:
+        said = ", ".join(
+            f"{key}: {trained.get(key)!r} (params.yaml: {settings.get(key)!r})" for key in differ[:4]
+        )
+        raise _broken(source, f"was trained with other settings than params.yaml gives it ({said})")
+    if model.n_features != N_FEATURES:
+        raise _broken(source, f"expects {model.n_features} input features, MNIST has {N_FEATURES}")
     return model.layers[0].W

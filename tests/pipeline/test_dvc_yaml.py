@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import ast
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.support import PROJECT
@@ -68,7 +71,9 @@ def test_each_stage_reads_only_the_params_it_declares(tmp_path, monkeypatch):
         if hasattr(module, "load_params"):
             real = module.load_params
             monkeypatch.setattr(
-                module, "load_params", lambda *args, real=real, seen=seen: Recorder(real(*args), seen)
+                module,
+                "load_params",
+                lambda *args, real=real, seen=seen, **kw: Recorder(real(*args, **kw), seen),
             )
         run_stage_in_process(stage)
         declared = [param.replace("${item.arch}", "tiny") for param in STAGES[stage].get("params", [])]
@@ -149,3 +154,27 @@ def test_matrix_expands_over_architectures_and_seeds():
     # train and evaluate run once per (architecture, seed) pair of params.yaml.
     for name in ("train", "evaluate"):
         assert DVC["stages"][name]["matrix"] == {"arch": "${architectures}", "seed": "${seeds}"}
+
+
+def _cached_outputs() -> set[str]:
+    """Every output dvc.yaml caches (plain `outs` without cache: false), for params.yaml's runs."""
+    runs = [f"{arch}-{seed}" for arch in PARAMS["architectures"] for seed in PARAMS["seeds"]]
+    paths = set()
+    for stage in STAGES.values():
+        for entry in stage.get("outs", []):
+            path, options = next(iter(entry.items())) if isinstance(entry, dict) else (entry, {})
+            if options.get("cache", True):
+                paths |= {path.replace("${key}", run) for run in runs} if "${key}" in path else {path}
+    return paths
+
+
+def test_no_cached_output_is_also_tracked_by_git():
+    # DVC refuses to write an output git tracks ("already tracked by SCM"): a fresh clone could not run.
+    if shutil.which("git") is None or not (PROJECT / ".git").exists():
+        pytest.skip("needs the project's git repository")
+    tracked = subprocess.run(["git", "ls-files"], cwd=PROJECT, capture_output=True, text=True, check=True)
+    files = set(tracked.stdout.split())
+    both = sorted(
+        path for path in _cached_outputs() if path in files or any(f.startswith(f"{path}/") for f in files)
+    )
+    assert not both, f"untrack them (git rm --cached) and let DVC's .gitignore keep them out: {both}"

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import mlp
+from stages.common.params import architecture_settings
 from tests.support.stages import params_text, run_stage_in_process, tiny_params
 from tests.support.synthetic import make_workspace
 
@@ -35,8 +36,13 @@ def workspace(built, tmp_path, monkeypatch) -> Path:
     """
     root = tmp_path / "workspace"
     shutil.copytree(built, root)
-    (root / "params.yaml").write_text(params_text(tiny_params(learning_rate=0.05)))
-    mlp.save_model(mlp.MLP([784, 16, 10], np.random.default_rng(7)), root / "data/models/tiny-42.npz")
+    params = tiny_params(learning_rate=0.05)
+    (root / "params.yaml").write_text(params_text(params))
+    settings = architecture_settings(params, "tiny") | {"seed": 42}  # what train records in the model
+    model = mlp.MLP([784, 16, 10], np.random.default_rng(7))
+    mlp.save_model(
+        model, root / "data/models/tiny-42.npz", metadata={"architecture": "tiny", "settings": settings}
+    )
     monkeypatch.chdir(root)
     return root
 

@@ -76,7 +76,7 @@ def test_a_stale_validation_file_is_not_used(fresh):
 @pytest.mark.parametrize(
     ("train", "message"),
     [
-        ({"batch_size": 1000}, "larger than the 320 training samples"),
+        ({"batch_size": 1000}, "is larger than the 320 training"),
         ({"learning_rate": 1.0e30}, "training diverged"),
     ],
 )

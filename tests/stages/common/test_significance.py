@@ -216,7 +216,7 @@ def test_verdict_refuses_to_rank_when_no_lead_is_significant():
         None,
         "deep has the highest test accuracy (0.9630), but the differences deep–medium (p = 0.41) and "
         "deep–shallow (p = 0.22) are not significant at 5% (McNemar exact test, Holm-corrected): "
-        "on this test set the architectures cannot be ranked.",
+        "the architectures cannot be ranked beyond what the sampling of the test images explains.",
     )
 
 
@@ -227,8 +227,8 @@ def test_verdict_names_only_the_unclear_difference():
     assert verdict(accuracies, tests) == (
         None,
         "deep has the highest test accuracy (0.9630), but the difference deep–medium (p = 0.041) is not "
-        "significant at 1% (McNemar exact test, Holm-corrected): on this test set deep is not clearly "
-        "ahead of medium.",
+        "significant at 1% (McNemar exact test, Holm-corrected): deep is not clearly ahead of medium "
+        "beyond what the sampling of the test images explains.",
     )
 
 

@@ -70,3 +70,10 @@ def test_seeds_tell_whether_a_difference_exceeds_the_seed_spread(strong, weak, b
     assert ("by more than the seed-to-seed spread" in comparison.seed_sentence) is beyond
     if beyond:
         assert test.p_value == pytest.approx(2 / 252)
+
+
+def test_too_few_seeds_to_decide_are_said_so():
+    # With two seeds even fully separated runs give p = 1/3: the report says the spread cannot decide.
+    comparison = Comparison.of([_architecture("a", [0, 1]), _architecture("b", [10, 11])], Y_TEST)
+    assert "cannot reach 5%" in comparison.seed_sentence and "use 5 seeds or more" in comparison.seed_sentence
+    assert comparison.headline.startswith("a has the highest test accuracy with seed 40")

@@ -197,6 +197,11 @@ def _probability_above_one(root: Path) -> None:
     path.write_text("\n".join([header, first.rsplit(",", 1)[0] + ",1.5", *rest]) + "\n")
 
 
+def _params_changed_since_training(root: Path) -> None:
+    path = root / "params.yaml"
+    path.write_text(path.read_text().replace("  epochs: 3\n", "  epochs: 7\n"))
+
+
 def _drop_history_column(root: Path) -> None:
     (root / "reports/history/deep-42.csv").write_text("epoch,loss\n1,0.5\n")
 
@@ -215,9 +220,13 @@ def _truncate_model(root: Path) -> None:
         (_predictions_of_other_data, "reports/predictions/deep-42.csv does not match the prepared test set"),
         (_probability_above_one, "reports/predictions/deep-42.csv holds probabilities outside [0, 1]"),
         (_drop_history_column, "reports/history/deep-42.csv is not a table with columns"),
+        (
+            _params_changed_since_training,
+            "data/models/deep-42.npz was trained with other settings than params",
+        ),
         (_truncate_model, "data/models/deep-42.npz"),
     ],
-    ids=["json", "key", "per-class", "other-data", "probability", "history", "model"],
+    ids=["json", "key", "per-class", "other-data", "probability", "history", "stale-params", "model"],
 )
 def test_broken_input_names_the_file_and_the_rebuild(damage, named, tmp_path, monkeypatch):
     # Protects: a corrupt, incomplete or stale input gives a StageError naming it and the forced rebuild.
@@ -240,7 +249,9 @@ def test_several_seeds_add_their_spread_and_its_test(tmp_path, monkeypatch):
     report.main(ARGS)
     readme = (tmp_path / "reports/README.md").read_text().replace("\\", "")
     assert "mean ± std over seeds" in readme and "| seed 3 | seed 1 | seed 2 | mean ± std |" in readme
-    assert "p (rank-sum, exact)" in readme and "Over 3 seeds," in readme
+    assert (
+        "p (rank-sum, exact)" in readme and "With 3 seeds per architecture the exact rank-sum test" in readme
+    )
     assert "Seed 3's runs" in readme and "(seed 3)" in readme
     assert sorted(path.name for path in (tmp_path / "reports/figures").glob("curves_*")) == [
         "curves_narrow.png",
