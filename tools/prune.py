@@ -18,6 +18,7 @@ from ruamel.yaml import YAML
 
 from stages.common.output import write_text
 from stages.common.runner import StageError
+from stages.train import LIVE
 
 LOCK = Path("dvc.lock")
 
@@ -52,8 +53,8 @@ def prune(dry: bool = False) -> list[str]:
     """Remove stale outputs, dvc.lock entries and .gitignore lines; return what was (or would be) removed."""
     yaml = YAML()  # round-trip: dvc.lock keeps its layout apart from the entries removed
     lock = yaml.load(LOCK.read_text()) if LOCK.exists() else {}
-    removed = []
-    for name, outputs in stale(lock, current_stages()).items():
+    removed, current = [], current_stages()
+    for name, outputs in stale(lock, current).items():
         removed.append(f"dvc.lock entry {name}")
         for path in outputs:
             if path.exists():
@@ -72,6 +73,12 @@ def prune(dry: bool = False) -> list[str]:
     if removed and not dry:
         with LOCK.open("w") as handle:
             yaml.dump(lock, handle)
+    runs = {name.split("@", 1)[1] for name in current if name.startswith("train@")}
+    for live in sorted(LIVE.glob("*.csv")) if LIVE.is_dir() else []:  # training progress of old runs
+        if live.stem not in runs:
+            removed.append(str(live))
+            if not dry:
+                live.unlink()
     return removed
 
 

@@ -15,6 +15,7 @@ import pytest
 
 import mlp
 from tests.support import PROJECT, forged_zips
+from tests.support.fuzz import mutate
 from tests.support.pickles import UNPICKLED, Sentinel
 
 
@@ -295,24 +296,6 @@ def test_model_file_error_is_a_value_error():
     assert issubclass(mlp.ModelFileError, ValueError)
 
 
-def _mutate(valid: bytes, rng: np.random.Generator) -> bytes:
-    """A random truncation, bit flips, overwritten run or insertion of `valid`."""
-    data = bytearray(valid)
-    action = rng.integers(4)
-    if action == 0:
-        return bytes(data[: rng.integers(len(data))])
-    if action == 1:
-        for position in rng.integers(0, len(data), size=rng.integers(1, 4)):
-            data[position] ^= 1 << int(rng.integers(8))
-    elif action == 2:
-        start = int(rng.integers(len(data)))
-        data[start : start + 8] = rng.bytes(8)
-    else:
-        start = int(rng.integers(len(data)))
-        data[start:start] = rng.bytes(int(rng.integers(1, 9)))
-    return bytes(data)
-
-
 def _fuzzed_files(folder: Path) -> list[str]:
     """600 randomly damaged copies of a small model file, stored and deflated, written to `folder`."""
     path = folder / "model.npz"
@@ -329,7 +312,7 @@ def _fuzzed_files(folder: Path) -> list[str]:
     names = []
     for iteration in range(600):
         names.append(f"fuzz{iteration:03d}.npz")
-        (folder / names[-1]).write_bytes(_mutate(stored if iteration % 2 else deflated, rng))
+        (folder / names[-1]).write_bytes(mutate(stored if iteration % 2 else deflated, rng))
     return names
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from stages.common.prepared import splits
 from tests.support import PROJECT, forged_zips
+from tests.support.fuzz import mutate
 from tests.support.pickles import UNPICKLED, Sentinel
 from tests.support.stages import failing_stage, snapshot
 
@@ -106,24 +107,6 @@ def test_damaged_prepared_data_is_rejected_before_training(workspace, capsys, ki
     assert snapshot(workspace) == before and UNPICKLED == []
 
 
-def _mutate(valid: bytes, rng: np.random.Generator) -> bytes:
-    """A random truncation, bit flips, overwritten run or insertion of `valid`."""
-    data = bytearray(valid)
-    action = rng.integers(4)
-    if action == 0:
-        return bytes(data[: rng.integers(len(data))])
-    if action == 1:
-        for position in rng.integers(0, len(data), size=rng.integers(1, 4)):
-            data[position] ^= 1 << int(rng.integers(8))
-    elif action == 2:
-        start = int(rng.integers(len(data)))
-        data[start : start + 8] = rng.bytes(8)
-    else:
-        start = int(rng.integers(len(data)))
-        data[start:start] = rng.bytes(int(rng.integers(1, 9)))
-    return bytes(data)
-
-
 def _bomb(shape: tuple[int, ...], declared_rows: int | None = None) -> bytes:
     """A prepared archive whose X inflates from a few MiB to zeros of `shape`; with `declared_rows`
     the X header claims that many rows instead (a lie about its size)."""
@@ -185,7 +168,7 @@ def limited_reads(tmp_path_factory):
     names = []
     for iteration in range(300):
         names.append(f"fuzz{iteration:03d}")
-        (folder / f"{names[-1]}.npz").write_bytes(_mutate(buffer.getvalue(), rng))
+        (folder / f"{names[-1]}.npz").write_bytes(mutate(buffer.getvalue(), rng))
     for index, (build, _) in enumerate(PREPARED_BOMBS.values()):
         names.append(f"bomb{index}")
         (folder / f"{names[-1]}.npz").write_bytes(build())

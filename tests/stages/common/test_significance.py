@@ -9,6 +9,7 @@ from statistics import NormalDist
 
 import numpy as np
 import pytest
+import yaml
 
 from stages.common.significance import (
     PairTest,
@@ -19,6 +20,7 @@ from stages.common.significance import (
     verdict,
     wilson_interval,
 )
+from tests.support import PROJECT
 
 Z95 = NormalDist().inv_cdf(0.975)
 WILSON_CASES = [(1920, 2000, 0.95), (1, 10, 0.95), (5, 10, 0.9), (9999, 10000, 0.99), (37, 50, 0.5)]
@@ -301,3 +303,26 @@ def test_rank_sum_refuses_empty_groups():
     # A comparison needs at least one result on each side.
     with pytest.raises(ValueError, match="at least one result"):
         rank_sum_exact([], [0.5])
+
+
+def test_the_committed_report_states_the_tests_of_the_committed_predictions():
+    # On the real predictions of the committed default run, the discordant counts and McNemar p-values
+    # recomputed here from scratch (binomial tail summed in floating point) match the report's table.
+    folder = PROJECT / "reports/predictions"
+    order = yaml.safe_load((PROJECT / "params.yaml").read_text())["architectures"]  # the report's order
+    runs = {arch: folder / f"{arch}-42.csv" for arch in order if (folder / f"{arch}-42.csv").exists()}
+    if len(runs) < 2:
+        pytest.skip("the committed results hold fewer than two runs")
+    correct = {}
+    for arch, path in runs.items():
+        rows = [line.split(",") for line in path.read_text().splitlines()[1:]]
+        correct[arch] = np.array([actual == predicted for actual, predicted, _ in rows])
+    readme = (PROJECT / "reports/README.md").read_text()
+    for test in compare_pairs(correct):
+        b = int(np.sum(correct[test.first] & ~correct[test.second]))
+        c = int(np.sum(~correct[test.first] & correct[test.second]))
+        n = b + c
+        by_float = min(1.0, 2 * sum(math.comb(n, k) * 0.5**n for k in range(min(b, c) + 1)))
+        assert (test.first_only, test.second_only) == (b, c)
+        assert test.p_value == pytest.approx(by_float, rel=1e-12)
+        assert f"| {test.first} vs {test.second} | {b} | {c} | {test.p_value:.3g} |" in readme
