@@ -4,14 +4,12 @@ DVC's tools, the history so far in an untracked file (`live/RUN.csv`)."""
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from stages.common.output import rounded
+from stages.common.output import csv_text
 
 
 class EpochProgress:
@@ -56,14 +54,10 @@ class LiveHistory:
         self.records.append(dict(record))
         if self.failed:
             return
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(self.records[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rounded(row) for row in self.records)
         temporary = self.path.with_name(f".{self.path.name}.live.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            temporary.write_text(buffer.getvalue(), encoding="utf-8")
+            temporary.write_text(csv_text(list(self.records[0]), self.records), encoding="utf-8")
             os.replace(temporary, self.path)
         except OSError as error:
             self.failed = True

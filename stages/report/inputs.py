@@ -74,7 +74,7 @@ class Architecture:
     """
 
     name: str
-    entry: dict[str, Any]  # its settings: params.yaml's train section with its own entry applied
+    settings: dict[str, Any]  # params.yaml's train section with its own entry applied
     runs: list[RunResult]
     figures: list[Image] = field(default_factory=list)
 
@@ -118,14 +118,16 @@ def run_name(arch: str, seed: int) -> str:
 
 def load_architecture(
     name: str,
-    entry: dict[str, Any],
+    settings: dict[str, Any],
     seeds: list[int],
     patterns: dict[str, str],
     y_test: IntArray,
 ) -> Architecture:
-    """Read the runs of one architecture, one per seed; `entry` is its settings in params.yaml."""
-    runs = [load_run(run_name(name, seed), seed, patterns, y_test, entry | {"seed": seed}) for seed in seeds]
-    return Architecture(name, entry, runs)
+    """Read the runs of one architecture, one per seed, given its settings in params.yaml."""
+    runs = [
+        load_run(run_name(name, seed), seed, patterns, y_test, settings | {"seed": seed}) for seed in seeds
+    ]
+    return Architecture(name, settings, runs)
 
 
 def load_run(

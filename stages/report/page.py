@@ -90,7 +90,7 @@ def _metrics_table(architectures: list[Architecture]) -> Table:
             f"{run.metrics['loss']:.4f}",
             f"{run.metrics['macro_f1']:.4f}",
             f"{run.train['n_parameters']:,}",
-            f"{run.train['selected_epoch']} of {arch.entry['epochs']}",
+            f"{run.train['selected_epoch']} of {arch.settings['epochs']}",
             format_seconds(run.seconds),
         ]
         rows.append(row)
@@ -210,8 +210,8 @@ def _architecture_blocks(arch: Architecture) -> list[Block]:
     return [
         Heading(2, f"Architecture {arch.name}"),
         Paragraph(
-            f"Hidden layers {_value(arch.entry['hidden_sizes'])}, "
-            f"{run.train['n_parameters']:,} parameters, {arch.entry['epochs']} epochs. Seed {run.seed} "
+            f"Hidden layers {_value(arch.settings['hidden_sizes'])}, "
+            f"{run.train['n_parameters']:,} parameters, {arch.settings['epochs']} epochs. Seed {run.seed} "
             f"(figures and tables below): training time {format_seconds(run.seconds)}, "
             f"test accuracy {accuracy_with_interval(run.metrics)}, macro F1 {run.metrics['macro_f1']:.4f}."
         ),
