@@ -74,16 +74,22 @@ def _lock_params(repo: Path, stage: str) -> dict:
     return yaml.safe_load((repo / "dvc.lock").read_text())["stages"][stage]["params"]["params.yaml"]
 
 
-def _stage_pids(pattern: str) -> list[int]:
-    """Processes whose command line contains `pattern` (Linux /proc)."""
+def _stage_pids(session: int) -> list[int]:
+    """The Python processes running `stages.train` in process session `session` (Linux /proc).
+
+    Matched on an argv word, not on the command line as text: where DVC's shell is dash
+    (`/bin/sh`, or no SHELL set), `sh -c "python -m stages.train …"` stays alive as the
+    stage's parent, and its one argument contains the stage's command line too.
+    """
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                argv = (entry / "cmdline").read_bytes().decode().split("\0")
+                in_session = os.getsid(int(entry.name)) == session
             except OSError:
                 continue
-            if pattern in command:
+            if in_session and "stages.train" in argv:
                 pids.append(int(entry.name))
     return pids
 
@@ -157,15 +163,15 @@ def test_a_stage_whose_dvc_is_killed_stops_without_writing(clean):
         for line in dvc.stdout:
             if "train@tiny-42 epoch 1/" in line:
                 break
-        [stage] = [pid for pid in _stage_pids("stages.train tiny 42") if pid != dvc.pid]
+        [stage] = _stage_pids(dvc.pid)  # dvc leads its own session, which its children share
         dvc.send_signal(signal.SIGTERM)  # the dvc process only, as `kill <pid>` does
         dvc.communicate(timeout=60)
         deadline = time.monotonic() + 30
-        while stage in _stage_pids("stages.train tiny 42") and time.monotonic() < deadline:
+        while stage in _stage_pids(dvc.pid) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert stage not in _stage_pids("stages.train tiny 42"), "the stage outlived its dvc"
+        assert stage not in _stage_pids(dvc.pid), "the stage outlived its dvc"
     finally:
-        for pid in _stage_pids("stages.train tiny 42"):
+        for pid in _stage_pids(dvc.pid):
             os.kill(pid, signal.SIGKILL)
     assert not (clean / "data/models/tiny-42.npz").exists()  # DVC had removed it; nothing new came
     assert list(clean.rglob("*.tmp")) == []
