@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import os
 import signal
 import sys
@@ -47,6 +46,14 @@ DVC_POLL_SECONDS = 1.0
 
 class StageError(RuntimeError):
     """A stage cannot go on; the message names the problem and the fix."""
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived; raised like KeyboardInterrupt so the stack unwinds before anything is said.
+
+    (Printing inside the signal handler fails when the signal interrupts a write to stderr:
+    "reentrant call inside <_io.BufferedWriter name='<stderr>'>".)
+    """
 
 
 EXPECTED_ERRORS = (StageError, ValueError, TrainingDivergedError, ModelFileError, OSError)
@@ -152,7 +159,7 @@ def run_stage(
     """
     dvc = DvcParent.find()
     hint = f"\n{name}: {RESTORE_HINT}" if dvc and removes_outputs else ""
-    signal.signal(signal.SIGTERM, functools.partial(_exit_on_sigterm, name, dvc, hint))
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         with transaction() if all_or_nothing else contextlib.nullcontext():
             if dvc:
@@ -162,6 +169,10 @@ def run_stage(
     except KeyboardInterrupt:
         print(f"{name}: interrupted; no partial output was kept{hint}", file=sys.stderr)
         sys.exit(130)
+    except _Terminated:
+        why = f"its DVC process (pid {dvc.pid}) is gone" if dvc and dvc.gone else "terminated"
+        print(f"{name}: {why}; no partial output was kept{hint}", file=sys.stderr)
+        sys.exit(128 + signal.SIGTERM)
     except EXPECTED_ERRORS as error:
         print(f"{name}: error: {describe(error)}{hint}", file=sys.stderr)
         sys.exit(1)
@@ -179,13 +190,9 @@ def describe(error: Exception) -> str:
     return f"{text}; {fix}" if fix else text
 
 
-def _exit_on_sigterm(
-    name: str, dvc: DvcParent | None, hint: str, signum: int, frame: FrameType | None
-) -> None:
-    # SystemExit unwinds the stack, so atomic_open's cleanup removes temporary files.
-    why = f"its DVC process (pid {dvc.pid}) is gone" if dvc and dvc.gone else "terminated"
-    print(f"{name}: {why}; no partial output was kept{hint}", file=sys.stderr)
-    sys.exit(128 + signum)
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    # Unwinding the stack lets atomic_open's cleanup remove temporary files.
+    raise _Terminated
 
 
 @dataclass

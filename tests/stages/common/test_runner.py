@@ -338,6 +338,48 @@ def test_sigterm_during_the_final_renames_waits_until_all_are_done(tmp_path, mon
     assert seen_by_handler == [["new", "new", "new"]]
 
 
+# A stage whose stderr is a real buffered stream over a raw file that receives SIGTERM inside
+# its write(), where the buffer's lock is held, as when the signal interrupts a blocked write.
+SIGTERM_INSIDE_A_WRITE = """
+import io, os, signal, sys
+from stages.common.runner import run_stage
+
+class SignalOnFirstWrite(io.RawIOBase):
+    written = False
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        if not self.written:
+            self.written = True
+            os.kill(os.getpid(), signal.SIGTERM)  # its handler runs before this method returns
+        os.write(2, data)
+        return len(data)
+
+sys.stderr = io.TextIOWrapper(io.BufferedWriter(SignalOnFirstWrite()), line_buffering=True)
+
+def main(argv):
+    print("train@tiny-42 epoch 1/3", file=sys.stderr)
+
+run_stage(main, "chatty")
+"""
+
+
+def test_sigterm_in_the_middle_of_a_write_to_stderr_still_ends_with_one_message(child_env):
+    # The message is printed once the stack has unwound, not inside the signal handler, which
+    # would meet stderr locked: "reentrant call inside <_io.BufferedWriter name='<stderr>'>".
+    result = subprocess.run(
+        [sys.executable, "-c", SIGTERM_INSIDE_A_WRITE],
+        env=child_env,
+        text=True,
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 128 + signal.SIGTERM, result.stderr
+    assert result.stderr.endswith("chatty: terminated; no partial output was kept\n"), result.stderr
+
+
 @pytest.mark.parametrize(
     ("error", "expected"),
     [
