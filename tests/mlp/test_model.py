@@ -1,7 +1,6 @@
 """Tests of MLP: whole-network gradients, dropout, dtypes, predictions and argument checks."""
 
 import re
-import time
 import tracemalloc
 
 import numpy as np
@@ -264,14 +263,12 @@ def test_wrong_types_are_value_errors_naming_the_argument(arguments, message):
         mlp.MLP(**arguments)
 
 
-def test_absurd_sizes_are_refused_instantly_without_allocating():
+def test_absurd_sizes_are_refused_without_allocating():
     # A hidden layer of ten million units (about 89 GiB to build) is refused before anything is
     # allocated, with the estimate and the sizes in the message.
     tracemalloc.start()
-    started = time.perf_counter()
     with pytest.raises(ValueError) as raised:
         mlp.MLP([784, 10_000_000, 10], np.random.default_rng(0))
-    seconds = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     message = str(raised.value)
@@ -279,7 +276,7 @@ def test_absurd_sizes_are_refused_instantly_without_allocating():
         message
     )
     assert "over the max_bytes limit of 8.0 GiB; use smaller layers" in message
-    assert seconds < 0.1 and peak < 1 << 20, (seconds, peak)
+    assert peak < 1 << 20, peak  # refused from the sizes alone, before any allocation
 
 
 @pytest.mark.parametrize(
