@@ -172,7 +172,9 @@ def test_no_cached_output_is_also_tracked_by_git():
     # DVC refuses to write an output git tracks ("already tracked by SCM"): a fresh clone could not run.
     if shutil.which("git") is None or not (PROJECT / ".git").exists():
         pytest.skip("needs the project's git repository")
-    tracked = subprocess.run(["git", "ls-files"], cwd=PROJECT, capture_output=True, text=True, check=True)
+    tracked = subprocess.run(
+        ["git", "-c", "safe.directory=*", "ls-files"], cwd=PROJECT, capture_output=True, text=True, check=True
+    )
     files = set(tracked.stdout.split())
     both = sorted(
         path for path in _cached_outputs() if path in files or any(f.startswith(f"{path}/") for f in files)

@@ -8,6 +8,7 @@ restore brings back the training time of the run it restores.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -23,13 +24,14 @@ from tests.support.stages import params_text, tiny_params
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-# First on PYTHONPATH of the stages DVC starts: with STAGE_WAIT_FOR set, the stage prints a line
-# and waits for that file to exist before it writes its first output (at its first fsync).
+# First on PYTHONPATH of the stages DVC starts: with STAGE_WAIT_FOR set, stage STAGE_WAIT_IN (DVC
+# names the running stage in DVC_STAGE) prints a line and waits for that file to exist before it
+# writes its first output (at its first fsync). Other stages, such as `check`, run through.
 SITECUSTOMIZE = """
 import os, sys, time
 
 _wait_for = os.environ.get("STAGE_WAIT_FOR")
-if _wait_for:
+if _wait_for and os.environ.get("DVC_STAGE") == os.environ.get("STAGE_WAIT_IN"):
     _fsync = os.fsync
 
     def _wait_then_fsync(fd):
@@ -78,18 +80,19 @@ def _stage_pids(session: int) -> list[int]:
     """The Python processes running `stages.train` in process session `session` (Linux /proc).
 
     Matched on an argv word, not on the command line as text: where DVC's shell is dash
-    (`/bin/sh`, or no SHELL set), `sh -c "python -m stages.train …"` stays alive as the
+    (`/bin/sh`, as in these tests), `sh -c "python -m stages.train …"` stays alive as the
     stage's parent, and its one argument contains the stage's command line too.
     """
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                argv = (entry / "cmdline").read_bytes().decode().split("\0")
-                in_session = os.getsid(int(entry.name)) == session
+                if os.getsid(int(entry.name)) != session:
+                    continue
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if in_session and "stages.train" in argv:
+            if b"stages.train" in argv:
                 pids.append(int(entry.name))
     return pids
 
@@ -132,11 +135,11 @@ def test_params_changed_by_a_concurrent_experiment_are_never_recorded(clean, tmp
     (tmp_path / "sitecustomize.py").write_text(SITECUSTOMIZE)
     go = tmp_path / "go"
     (clean / "params.yaml").write_text(params_text(tiny_params(epochs=4)))
-    os.environ["STAGE_WAIT_FOR"] = str(go)
+    os.environ |= {"STAGE_WAIT_FOR": str(go), "STAGE_WAIT_IN": "train@tiny-42"}
     try:
         first = start(clean, "dvc", "repro", "train@tiny-42", hooks=tmp_path)
     finally:
-        del os.environ["STAGE_WAIT_FOR"]
+        del os.environ["STAGE_WAIT_FOR"], os.environ["STAGE_WAIT_IN"]
     output = []
     try:
         for line in first.stdout:
@@ -150,7 +153,7 @@ def test_params_changed_by_a_concurrent_experiment_are_never_recorded(clean, tmp
         go.touch()
         output.append(first.communicate(timeout=120)[0])
     text = "".join(output)
-    assert first.returncode != 0 and "params.yaml changed while this stage ran" in text, text
+    assert first.returncode != 0 and "train: error: params.yaml changed while this stage ran" in text, text
     assert _lock_params(clean, "train@tiny-42")["train"]["epochs"] == 3  # the committed record
     assert "up to date" not in sh(clean, "dvc", "status", "train@tiny-42")
 
@@ -172,7 +175,8 @@ def test_a_stage_whose_dvc_is_killed_stops_without_writing(clean):
         assert stage not in _stage_pids(dvc.pid), "the stage outlived its dvc"
     finally:
         for pid in _stage_pids(dvc.pid):
-            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     assert not (clean / "data/models/tiny-42.npz").exists()  # DVC had removed it; nothing new came
     assert list(clean.rglob("*.tmp")) == []
 

@@ -36,7 +36,15 @@ from tests.support import PROJECT, REAL_MNIST
 
 NAMES = list(mnist.CHECKSUMS)
 
-FAST = {"timeout": 0.5, "retries": 1, "backoff": 0.01}
+# A loopback server answers within 5 s even on a busy machine; where a mirror is meant to hang,
+# each attempt waits out the short timeout instead (that wait is the test's cost).
+FAST = {"timeout": 5.0, "retries": 1, "backoff": 0.01}
+SHORT_TIMEOUT = {"timeout": 0.5}
+
+
+def network(hangs: bool) -> dict[str, float]:
+    """The download settings of a test whose mirror hangs (or not)."""
+    return FAST | SHORT_TIMEOUT if hangs else FAST
 
 
 def make_files(seed: int, n_train: int, n_test: int) -> dict[str, bytes]:
@@ -177,7 +185,10 @@ def test_good_mirror_gives_the_decompressed_files(server, tmp_path):
 def test_bad_mirror_is_skipped_for_the_next(server, tmp_path, kind):
     # Protects: each kind of mirror failure moves on to the next mirror, retrying only transient ones.
     bad, fallback = bad_mirror(server, kind), serve(server, "good", good)
-    sources = fetch_mnist(tmp_path, checksums=CHECKSUMS, mirrors=[bad, fallback], use_openml=False, **FAST)
+    settings = network(hangs=kind == "never answers")
+    sources = fetch_mnist(
+        tmp_path, checksums=CHECKSUMS, mirrors=[bad, fallback], use_openml=False, **settings
+    )
     assert_holds_files(tmp_path)
     assert set(sources.values()) == {f"{fallback}{name}.gz" for name in NAMES}
     # Transient failures are retried, then the mirror is not asked for the other files.
@@ -189,7 +200,7 @@ def test_all_sources_failing_explains_each_and_writes_nothing(server, tmp_path, 
     # Protects: total failure is one FetchError listing every source and why, with nothing written.
     bad = bad_mirror(server, kind)
     with pytest.raises(FetchError) as caught:
-        fetch_mnist(tmp_path, checksums=CHECKSUMS, mirrors=[bad], **FAST)
+        fetch_mnist(tmp_path, checksums=CHECKSUMS, mirrors=[bad], **network(hangs=kind == "never answers"))
     message = str(caught.value)
     assert f"{bad}train-images-idx3-ubyte.gz: " in message
     assert re.search(BAD_MIRRORS[kind][1], message)
@@ -221,7 +232,11 @@ def test_transient_failure_is_retried_on_the_same_mirror(server, tmp_path, first
     # Protects: one 429, 5xx, cut-short body or timeout is retried and then succeeds on the same mirror.
     mirror = serve(server, "flaky", lambda name: [(first[0], first[1] or GZ[name]), ("file", GZ[name])])
     sources = fetch_mnist(
-        tmp_path, checksums=CHECKSUMS, mirrors=[mirror], use_openml=False, **FAST | {"backoff": 0.05}
+        tmp_path,
+        checksums=CHECKSUMS,
+        mirrors=[mirror],
+        use_openml=False,
+        **network(hangs=first[0] == "hang") | {"backoff": 0.05},
     )
     assert backoffs == [0.05] * 4  # each file waited out one backoff before its retry
     assert_holds_files(tmp_path)
@@ -246,7 +261,7 @@ def test_refused_connection_is_not_retried(server, tmp_path, backoffs):
     # Protects: a refused connection moves on at once, without waiting out any backoff.
     mirrors = [closed_port_url(), serve(server, "good", good)]
     fetch_mnist(
-        tmp_path, checksums=CHECKSUMS, mirrors=mirrors, use_openml=False, timeout=0.5, retries=3, backoff=10
+        tmp_path, checksums=CHECKSUMS, mirrors=mirrors, use_openml=False, timeout=5.0, retries=3, backoff=10
     )
     assert backoffs == []
     assert_holds_files(tmp_path)
@@ -354,9 +369,10 @@ def test_sigterm_exits_143_and_leaves_nothing(server, tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 120  # a hang guard: the first request comes within a second or two
     while not server.requests and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.02)
+    assert server.requests, "the stage never asked the mirror"
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=10)
     assert process.returncode == 143, err

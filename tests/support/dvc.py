@@ -17,17 +17,41 @@ from tests.support.stages import params_text
 from tests.support.synthetic import copy_project, write_raw
 
 IDENTITY = ("-c", "user.name=t", "-c", "user.email=t@t")  # for git commit in a test repository
+# Without a configured identity, `dvc exp run` in a workspace with changes cannot stash them.
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@t",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@t",
+}
+# Outside settings that would change what DVC and git do in a test repository.
+LEAKY = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "DVC_STUDIO_TOKEN")
 
 
 def environment(repo: Path, hooks: Path | None = None) -> dict[str, str]:
     """The environment DVC runs in: no analytics, and this interpreter first on PATH (DVC_NOTES);
-    a `hooks` folder (a sitecustomize.py) goes first on PYTHONPATH of every Python it starts."""
-    return os.environ | {
-        "DVC_NO_ANALYTICS": "1",
-        "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONPATH": os.pathsep.join(str(path) for path in (hooks, repo) if path is not None),
-    }
+    a `hooks` folder (a sitecustomize.py) goes first on PYTHONPATH of every Python it starts.
+
+    The same wherever the tests run: DVC runs stage commands with $SHELL, pinned to /bin/sh (on
+    Debian, dash stays alive as the stage's parent, as on CI); a git identity; no user or system
+    DVC config (both are looked for in an empty folder under the repository's .dvc/tmp).
+    """
+    config_home = repo / ".dvc" / "tmp" / "config-home"
+    kept = {key: value for key, value in os.environ.items() if key not in LEAKY}
+    return (
+        kept
+        | GIT_IDENTITY
+        | {
+            "DVC_GLOBAL_CONFIG_DIR": str(config_home),
+            "DVC_NO_ANALYTICS": "1",
+            "DVC_STUDIO_OFFLINE": "1",
+            "DVC_SYSTEM_CONFIG_DIR": str(config_home),
+            "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONPATH": os.pathsep.join(str(path) for path in (hooks, repo) if path is not None),
+            "SHELL": "/bin/sh",
+        }
+    )
 
 
 def make_repo(repo: Path, params: dict) -> Path:

@@ -81,14 +81,14 @@ class Child:
             self.lines.put(line)
         self.lines.put(None)
 
-    def wait_for(self, text: str, timeout: float = 30) -> None:
+    def wait_for(self, text: str, timeout: float = 120) -> None:  # timeouts: hang guards only
         deadline = time.monotonic() + timeout
         while (line := self.lines.get(timeout=max(deadline - time.monotonic(), 0.01))) is not None:
             if text in line:
                 return
         raise AssertionError(f"the stage ended before printing {text!r}:\n{''.join(self.err)}")
 
-    def finish(self, timeout: float = 30) -> tuple[int, str]:
+    def finish(self, timeout: float = 120) -> tuple[int, str]:
         try:
             self.process.wait(timeout)
         finally:
@@ -113,7 +113,7 @@ def child_env(tmp_path_factory) -> dict[str, str]:
 def silent_proxy() -> Iterator[tuple[str, socket.socket]]:
     """A loopback 'proxy' that accepts connections and never answers: every mirror hangs on it."""
     with socket.create_server(("127.0.0.1", 0)) as listener:
-        listener.settimeout(30)
+        listener.settimeout(120)
         yield f"http://127.0.0.1:{listener.getsockname()[1]}", listener
 
 

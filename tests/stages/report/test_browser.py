@@ -7,8 +7,11 @@ image's status into the DOM, which Chromium dumps. Skipped when /usr/bin/chromiu
 
 from __future__ import annotations
 
+import contextlib
 import html
+import os
 import re
+import signal
 import subprocess
 from pathlib import Path
 
@@ -47,6 +50,7 @@ def dump_dom(page: Path, profile: Path) -> subprocess.CompletedProcess[str]:
         "--headless",
         "--no-sandbox",
         "--disable-gpu",
+        "--disable-dev-shm-usage",  # containers often give /dev/shm 64 MB, too little for a renderer
         "--disable-quic",
         "--no-first-run",
         "--disable-background-networking",
@@ -58,7 +62,16 @@ def dump_dom(page: Path, profile: Path) -> subprocess.CompletedProcess[str]:
         "--dump-dom",
         page.as_uri(),
     ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    # Its own process group, so a hang guard's kill also reaches the renderer and zygote children.
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    ) as browser:
+        try:
+            out, err = browser.communicate(timeout=120)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(browser.pid, signal.SIGKILL)
+    return subprocess.CompletedProcess(command, browser.returncode, out, err)
 
 
 def test_every_figure_loads_in_headless_chromium(tmp_path, monkeypatch):
