@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import yaml
@@ -82,3 +83,22 @@ def test_dependencies_point_one_way_without_cycles():
 
     for module in sorted(graph):
         visit(module, [])
+
+
+def test_every_test_the_docs_cite_exists():
+    # docs/errors.md backs each case with tests (`FILE::TEST[ID]`, `…::TEST` for the same file): a
+    # renamed or removed test must not leave the docs citing nothing.
+    cited, file = [], None
+    for reference in re.findall(
+        r"`((?:[\w/]+\.py|…)::\w+)(?:\[[^\]`]*\])?`", (PROJECT / "docs/errors.md").read_text()
+    ):
+        named, test = reference.split("::")
+        file = file if named == "…" else named
+        cited.append((file, test))
+    assert len(cited) > 50
+    missing = [
+        f"{file}::{test}"
+        for file, test in cited
+        if not re.search(rf"^def {test}\(", (PROJECT / "tests" / file).read_text(), re.MULTILINE)
+    ]
+    assert not missing, missing
