@@ -4,8 +4,8 @@ Usage (from dvc.yaml): python -m stages.check OUTPUT
 
 DVC deletes a stage's outputs right before running it, so a stage that refuses its params
 has already lost them. Every other stage depends on this one, which DVC runs first: a bad
-value (say from `dvc exp run -S train.epochs=-1`) stops the pipeline here, with every earlier
-output still in place. OUTPUT holds the same bytes whatever the params, so a valid change
+value (say from `dvc exp run -S train.epochs=-1`) stops the pipeline here, before any other
+stage has run. OUTPUT holds the same bytes whatever the params, so a valid change
 reruns only the stages whose own params changed.
 """
 
@@ -16,11 +16,13 @@ from collections.abc import Sequence
 
 from stages.common.output import write_text
 from stages.common.params import ParamsError, load_params
-from stages.common.runner import run_stage
+from stages.common.runner import RESTORE_COMMAND, run_stage
 
 UNDO = (
-    "Nothing else has run, so every output is as it was. To go back: `git checkout params.yaml` "
-    "(also after a `dvc exp run -S`), or correct the value and run again."
+    "No other stage has run, but DVC may have removed outputs already: this stage's own, and "
+    "those of the items that new `architectures` or `seeds` rename or remove. To go back (also "
+    f"after a `dvc exp run -S`): `{RESTORE_COMMAND}` (it drops uncommitted changes to those files), "
+    "or correct the value and run again."
 )
 
 

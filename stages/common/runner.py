@@ -36,10 +36,16 @@ FIXES = {
     errno.EEXIST: "a file stands where its folder should be; move that file away",
     errno.ENOENT: "its folder does not exist; create it",
 }
-# DVC deletes a stage's outputs before running it; after a failure this brings them back.
+# After a failure under DVC, this brings back the last committed params.yaml, dvc.lock and outputs.
+# `git show` rather than `git checkout params.yaml`: DVC's `-S` may rewrite params.yaml within the
+# second git last looked at it, and when the length stays the same (momentum 0.9 -> 1.5) git takes
+# the file for unchanged and checks nothing out.
+RESTORE_COMMAND = (
+    "git show HEAD:params.yaml > params.yaml && git checkout -- dvc.lock reports && dvc checkout"
+)
 RESTORE_HINT = (
-    "DVC removed this stage's outputs before running it; `git checkout -- params.yaml dvc.lock reports "
-    "&& dvc checkout` brings back the last committed state (it drops uncommitted changes to those files)"
+    f"DVC removed this stage's outputs before running it; `{RESTORE_COMMAND}` brings back the last "
+    "committed state (it drops uncommitted changes to those files)"
 )
 DVC_POLL_SECONDS = 1.0
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stages.common.runner import RESTORE_COMMAND
 from tests.support.dvc import IDENTITY, make_repo, run, sh, start
 from tests.support.stages import params_text, tiny_params
 
@@ -59,6 +60,7 @@ def repo(tmp_path_factory) -> Path:
 def clean(repo):
     """The committed state again after each test: params.yaml, dvc.lock and the outputs."""
     yield repo
+    sh(repo, "sh", "-c", "git show HEAD:params.yaml > params.yaml")  # see RESTORE_COMMAND for why
     sh(repo, "git", "checkout", "--", ".")
     sh(repo, "dvc", "checkout", "--force")
 
@@ -97,14 +99,33 @@ def _stage_pids(session: int) -> list[int]:
     return pids
 
 
-def test_a_bad_value_stops_at_the_check_with_every_output_in_place(clean):
-    # `dvc exp run -S train.epochs=-1` fails before DVC deletes any stage's outputs, and says how to go back.
-    before = _outputs(clean)
-    result = run(clean, "dvc", "exp", "run", "-S", "train.epochs=-1")
+@pytest.mark.parametrize(
+    ("setting", "problem"),
+    [
+        ("train.epochs=-1", "train.epochs: must be at least 1"),
+        # As long as 0.9: git's index, refreshed by DVC in the same second, takes the file for
+        # unchanged, so `git checkout params.yaml` would leave the bad value in place.
+        ("train.momentum=1.5", "train.momentum: must be a finite number in [0, 1)"),
+        # Renames every item: DVC removes the old items' outputs before `check` runs.
+        ("seeds=[43.5]", "seeds"),
+    ],
+)
+def test_a_bad_value_stops_at_the_check_and_the_message_gives_the_way_back(clean, setting, problem):
+    # `dvc exp run -S` with a bad value fails before any other stage runs; the command the message
+    # gives brings back params.yaml, dvc.lock and every output, byte for byte.
+    before, params = _outputs(clean), (clean / "params.yaml").read_bytes()
+    result = run(clean, "dvc", "exp", "run", "-S", setting)
     output = result.stdout + result.stderr
-    assert result.returncode != 0
-    assert "train.epochs: must be at least 1" in output and "`git checkout params.yaml`" in output
+    assert result.returncode != 0 and "check: error:" in output and problem in output, output
+    sh(
+        clean,
+        "sh",
+        "-c",
+        re.search(r"To go back \(also after a `dvc exp run -S`\): `([^`]+)`", output).group(1),
+    )
+    assert (clean / "params.yaml").read_bytes() == params
     assert _outputs(clean) == before
+    assert "up to date" in sh(clean, "dvc", "status")
 
 
 def test_a_stage_that_fails_under_dvc_says_how_to_get_its_outputs_back(clean):
@@ -115,8 +136,8 @@ def test_a_stage_that_fails_under_dvc_says_how_to_get_its_outputs_back(clean):
     output = result.stdout + result.stderr
     assert result.returncode != 0 and "training diverged" in output
     assert not (clean / "data/models/tiny-42.npz").exists()
-    command = re.search(r"`(git checkout -- params.yaml dvc.lock reports && dvc checkout)`", output).group(1)
-    sh(clean, "sh", "-c", command)
+    assert f"`{RESTORE_COMMAND}` brings back the last committed state" in output
+    sh(clean, "sh", "-c", RESTORE_COMMAND)
     assert _outputs(clean) == before
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from stages.common.runner import RESTORE_COMMAND
 from tests.support.stages import failing_stage, params_text, run_stage_in_process, snapshot, tiny_params
 
 
@@ -19,5 +20,5 @@ def test_bad_params_fail_with_the_way_back(workspace, capsys):
     (workspace / "params.yaml").write_text(params_text(tiny_params(epochs=-1)))
     before = snapshot(workspace)
     message = failing_stage("check", capsys, ["data/checked.txt"])
-    assert "train.epochs: must be at least 1" in message and "`git checkout params.yaml`" in message
+    assert "train.epochs: must be at least 1" in message and f"`{RESTORE_COMMAND}`" in message
     assert snapshot(workspace) == before
