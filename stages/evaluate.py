@@ -22,7 +22,7 @@ from stages.common.mnist import N_CLASSES
 from stages.common.output import write_csv, write_json, write_text
 from stages.common.prepared import TEST, load_split
 from stages.common.records import PREDICTION_COLUMNS
-from stages.common.runner import StageError, run_stage
+from stages.common.runner import StageError, rebuild_hint, run_stage
 from stages.common.significance import wilson_interval
 
 
@@ -80,13 +80,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         model, _ = mlp.load_model(args.model)
     except mlp.ModelFileError as error:
-        raise StageError(f"{error}; rebuild it with `dvc repro --force train@{args.item}`") from None
+        raise StageError(f"{error}; {rebuild_hint(f'train@{args.item}')}") from None
     X_test, y_test = load_split(args.prepared, TEST)
     if (model.n_features, model.n_classes) != (X_test.shape[1], N_CLASSES):
         raise StageError(
             f"{args.model} maps {model.n_features} inputs to {model.n_classes} classes, but MNIST's test set "
-            f"has {X_test.shape[1]} features and {N_CLASSES} classes; rebuild it with "
-            f"`dvc repro --force train@{args.item}`"
+            f"has {X_test.shape[1]} features and {N_CLASSES} classes; {rebuild_hint(f'train@{args.item}')}"
         )
     metrics, classes, predicted = score(model, X_test, y_test)
     write_json(args.metrics, metrics)

@@ -50,6 +50,12 @@ RESTORE_HINT = (
 DVC_POLL_SECONDS = 1.0
 
 
+def rebuild_hint(stage: str) -> str:
+    """How to make one stage's outputs again: without --single-item, `dvc repro --force` reruns
+    every stage before it too (fetch included, which offline may fail and delete data/raw)."""
+    return f"rebuild it with `dvc repro --force --single-item {stage}`, then `dvc repro`"
+
+
 class StageError(RuntimeError):
     """A stage cannot go on; the message names the problem and the fix."""
 

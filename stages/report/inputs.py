@@ -22,7 +22,7 @@ import mlp
 from mlp.arrays import FloatArray, IntArray
 from stages.common.mnist import N_CLASSES, N_FEATURES
 from stages.common.records import HISTORY_COLUMNS, PREDICTION_COLUMNS
-from stages.common.runner import StageError
+from stages.common.runner import StageError, rebuild_hint
 from stages.report.markup import Image
 
 # kind of input -> the stage that writes it (its path pattern comes from the command line)
@@ -154,7 +154,7 @@ def load_run(
 
 
 def _broken(source: Source, problem: str) -> StageError:
-    return StageError(f"{source.path} {problem}; rebuild it with `dvc repro --force {source.stage}`")
+    return StageError(f"{source.path} {problem}; {rebuild_hint(source.stage)}")
 
 
 def _is_number(value: Any) -> bool:
@@ -228,7 +228,7 @@ def _read_first_layer(source: Source, settings: dict[str, Any]) -> FloatArray:
     try:
         model, metadata = mlp.load_model(source.path)
     except mlp.ModelFileError as error:
-        raise StageError(f"{error}; rebuild it with `dvc repro --force {source.stage}`") from None
+        raise StageError(f"{error}; {rebuild_hint(source.stage)}") from None
     trained = metadata.get("settings", {}) if isinstance(metadata, dict) else {}
     differ = sorted(key for key in set(settings) | set(trained) if trained.get(key) != settings.get(key))
     if differ:

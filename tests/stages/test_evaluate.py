@@ -101,7 +101,7 @@ def test_a_damaged_or_tampered_model_is_refused_without_running_its_code(workspa
     UNPICKLED.clear()
     message = failing_stage("evaluate", capsys)
     assert message.startswith("evaluate: error: data/models/tiny-42.npz: ") and expected in message
-    assert "rebuild it with `dvc repro --force train@tiny-42`" in message
+    assert "rebuild it with `dvc repro --force --single-item train@tiny-42`, then `dvc repro`" in message
     assert snapshot(workspace) == before and UNPICKLED == []
 
 
@@ -114,5 +114,5 @@ def test_a_model_with_other_than_ten_outputs_is_refused(workspace, capsys, n_out
     before = snapshot(workspace)
     message = failing_stage("evaluate", capsys)
     assert f"data/models/tiny-42.npz maps 784 inputs to {n_outputs} classes" in message
-    assert "rebuild it with `dvc repro --force train@tiny-42`" in message
+    assert "rebuild it with `dvc repro --force --single-item train@tiny-42`, then `dvc repro`" in message
     assert snapshot(workspace) == before

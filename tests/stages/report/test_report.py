@@ -237,7 +237,8 @@ def test_broken_input_names_the_file_and_the_rebuild(damage, named, tmp_path, mo
         report.main(ARGS)
     message = str(raised.value)
     assert message.startswith(named)
-    assert re.search(r"`dvc repro --force (train|evaluate)@deep-42`$", message)
+    rebuild = r"`dvc repro --force --single-item (train|evaluate)@deep-42`, then `dvc repro`$"
+    assert re.search(rebuild, message)
 
 
 @pytest.mark.slow
