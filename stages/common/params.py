@@ -225,13 +225,16 @@ def validate(params: Any) -> list[str]:
 
 def _check_combinations(params: dict[str, Any]) -> list[str]:
     """Rules joining two keys, checked once each key is valid, for every architecture's settings."""
-    problems, n_train = _training_size(params["prepare"])
-    for name in params["architectures"]:
+    problems, n_train, counted = _training_size(params["prepare"])
+    too_large = set()  # the batch_size keys already reported: train's is shared by every architecture
+    for name, entry in params["architectures"].items():
         settings = architecture_settings(params, name)
-        if n_train and settings["batch_size"] > n_train:
+        key = f"architectures.{name}.batch_size" if "batch_size" in entry else "train.batch_size"
+        if n_train and settings["batch_size"] > n_train and key not in too_large:
+            too_large.add(key)
             problems.append(
-                f"architectures.{name}: batch_size {settings['batch_size']} is larger than the {n_train} "
-                f"training images prepare gives; set it to at most {n_train}"
+                f"{key}: {settings['batch_size']} is larger than the {n_train} training images prepare gives "
+                f"({counted}); set it to at most {n_train}, or hold out fewer images in prepare"
             )
         if settings["optimizer"] in ("momentum", "nesterov") and settings["momentum"] == 0:
             problems.append(
@@ -243,26 +246,32 @@ def _check_combinations(params: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _training_size(prepare: dict[str, Any]) -> tuple[list[str], int]:
-    """(problems, training images) that prepare's settings give from MNIST's 60,000, counted as
-    prepare counts them; checked here so that a bad size stops `check`, before DVC deletes anything."""
+def _training_size(prepare: dict[str, Any]) -> tuple[list[str], int, str]:
+    """(problems, training images, how they are counted) that prepare's settings give from MNIST's
+    60,000, counted as prepare counts them; checked here so that a bad size stops `check`, before
+    DVC deletes anything."""
     n = prepare["subset"] or N_TRAIN
-    n_train = n
+    n_train, counted = n, f"prepare.subset {n}" if prepare["subset"] else f"MNIST's {n}"
     if prepare["split"] == "notebook":
         n_test = math.ceil(prepare["test_fraction"] * n)  # as train_test_split counts it
         n_train = n - n_test
+        counted += f", less {n_test} for testing at prepare.test_fraction {prepare['test_fraction']}"
         if not 0 < n_test < n:
-            return [
-                f"prepare.subset {n} with prepare.test_fraction {prepare['test_fraction']} leaves {n_train} "
-                f"training and {n_test} test images; both need at least one: raise prepare.subset or "
-                "change prepare.test_fraction"
-            ], 0
+            problem = (
+                f"prepare.subset {n} with prepare.test_fraction {prepare['test_fraction']} leaves "
+                f"{n_train} training and {n_test} test images; both need at least one: raise "
+                "prepare.subset or change prepare.test_fraction"
+            )
+            return [problem], 0, counted
     if prepare["validation_size"] >= n_train:
-        return [
+        problem = (
             f"prepare.validation_size {prepare['validation_size']} leaves no training images (only "
             f"{n_train}); set it below {n_train}"
-        ], 0
-    return [], n_train - prepare["validation_size"]
+        )
+        return [problem], 0, counted
+    if prepare["validation_size"]:
+        counted += f", less {prepare['validation_size']} held out by prepare.validation_size"
+    return [], n_train - prepare["validation_size"], counted
 
 
 def _memory_problem(settings: dict[str, Any]) -> str | None:

@@ -198,6 +198,34 @@ def test_a_duplicate_key_is_refused_with_its_line(params, tmp_path):
         load_params(path)
 
 
+@pytest.mark.parametrize(
+    ("prepare", "architecture", "message"),
+    [
+        (
+            {"validation_size": 7999},
+            {},
+            "train.batch_size: 32 is larger than the 1 training images prepare gives (prepare.subset "
+            "10000, less 2000 for testing at prepare.test_fraction 0.2, less 7999 held out by "
+            "prepare.validation_size); set it to at most 1, or hold out fewer images in prepare",
+        ),
+        (
+            {},
+            {"batch_size": 9000},
+            "architectures.deep.batch_size: 9000 is larger than the 8000 training images prepare gives "
+            "(prepare.subset 10000, less 2000 for testing at prepare.test_fraction 0.2)",
+        ),
+    ],
+    ids=["shared batch, large validation set", "one architecture's batch"],
+)
+def test_a_batch_larger_than_the_training_set_names_its_key_once_and_how_the_images_are_counted(
+    params, prepare, architecture, message
+):
+    params["prepare"].update(prepare)
+    params["architectures"]["deep"].update(architecture)
+    problems = validate(params)
+    assert len(problems) == 1 and problems[0].startswith(message), problems
+
+
 def test_an_alias_bomb_gives_a_short_message_without_walking_it(params, tmp_path):
     # 894 bytes of nested YAML aliases stand for 10**9 values: the message quotes a few, not gigabytes.
     levels = ["a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"]
