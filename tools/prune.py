@@ -3,24 +3,37 @@
 After an architecture or a seed is removed from params.yaml (or renamed), DVC leaves its
 items' outputs, their dvc.lock entries and their .gitignore lines behind, and never removes
 them itself. This lists every such leftover and removes it (`--dry` only lists). It reads the
-stage items from `dvc stage list`, so it knows exactly what dvc.yaml declares now.
+stage items from `dvc stage list`, so it knows exactly what dvc.yaml declares now, and each
+item's outputs from dvc.yaml's paths named `${key}`. An item that is not declared now is stale
+if dvc.lock has an entry for it or any of its outputs is on disk: `dvc exp apply` resets
+dvc.lock to the applied experiment's, but leaves the files of its other items behind.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from ruamel.yaml import YAML
 
 from stages.common.output import write_text
+from stages.common.params import SAFE_NAME
 from stages.common.runner import StageError
 from stages.train import LIVE
 
 LOCK = Path("dvc.lock")
+DVC_YAML = Path("dvc.yaml")
+KEY = "${key}"  # how dvc.yaml names a matrix item's outputs
+# A matrix item's key as DVC writes it: ARCH-SEED, an architecture name of params.yaml and a seed.
+ITEM_KEY = re.compile(rf"(?:{SAFE_NAME.pattern})-\d+")
+# Each train item's progress so far (`dvc plots show live/ARCH-SEED.csv`): untracked, not in dvc.yaml.
+UNDECLARED = {"train": [f"{LIVE.as_posix()}/{KEY}.csv"]}
 
 
 def current_stages() -> set[str]:
@@ -33,18 +46,69 @@ def current_stages() -> set[str]:
     return set(listed.stdout.split())
 
 
-def stale(lock: dict, current: set[str]) -> dict[str, list[Path]]:
-    """{stale stage item: its outputs that no current item also declares}."""
-    stages = lock.get("stages", {})
-    kept = {
-        Path(out["path"])
-        for name, stage in stages.items()
-        if name in current
-        for out in stage.get("outs", [])
-    }
+def item_outputs(dvc_yaml: dict[str, Any]) -> dict[str, list[str]]:
+    """{matrix stage: the paths (outs, metrics, plots) each of its items writes, `${key}` unfilled}."""
+    patterns: dict[str, list[str]] = {}
+    for name, stage in (dvc_yaml.get("stages") or {}).items():
+        if not isinstance(stage, dict) or "matrix" not in stage:
+            continue
+        paths = patterns.setdefault(name, [])
+        for section in ("outs", "metrics", "plots"):
+            for entry in stage.get(section) or []:
+                path = entry if isinstance(entry, str) else next(iter(entry))
+                if path.count(KEY) != 1 or "${" in path.replace(KEY, ""):
+                    raise StageError(
+                        f"dvc.yaml: stage {name} declares {path}; prune can only tell which item an "
+                        f"output belongs to when its path names the item by {KEY} alone"
+                    )
+                paths.append(Path(os.path.normpath(Path(stage.get("wdir", ".")) / path)).as_posix())
+        paths += UNDECLARED.get(name, [])
+    return patterns
+
+
+def _glob_escape(text: str) -> str:
+    """`text`, matched literally by Path.glob."""
+    return re.sub(r"([*?[])", r"[\1]", text)
+
+
+def keys_on_disk(patterns: Iterable[str], root: Path = Path()) -> set[str]:
+    """The item keys (ARCH-SEED) with a file or folder at one of `patterns` (with `${key}`) under `root`."""
+    keys = set()
+    for pattern in set(patterns):
+        before, after = pattern.split(KEY)
+        named = re.compile(f"{re.escape(before)}({ITEM_KEY.pattern}){re.escape(after)}")
+        for path in root.glob(f"{_glob_escape(before)}*{_glob_escape(after)}"):
+            if found := named.fullmatch(path.relative_to(root).as_posix()):
+                keys.add(found[1])
+    return keys
+
+
+def stale(
+    lock: dict, current: set[str], patterns: dict[str, list[str]], on_disk: Iterable[str] = ()
+) -> dict[str, list[Path]]:
+    """{stale stage item: its outputs that no current item also declares}.
+
+    Stale: not in `current`, and either in dvc.lock or, for a matrix stage of `patterns`
+    (`item_outputs`), its key (ARCH-SEED) is in dvc.lock under another stage or in `on_disk`.
+    """
+    entries = lock.get("stages") or {}
+
+    def outputs(name: str) -> list[Path]:
+        stage, _, key = name.partition("@")
+        named = (
+            [path.replace(KEY, key) for path in patterns.get(stage, [])] if ITEM_KEY.fullmatch(key) else []
+        )
+        return [Path(path) for path in named] + [
+            Path(out["path"]) for out in entries.get(name, {}).get("outs", [])
+        ]
+
+    locked = {name.partition("@")[2] for name in entries if name.partition("@")[0] in patterns}
+    keys = {key for key in locked | set(on_disk) if ITEM_KEY.fullmatch(key)}
+    items = [*entries, *sorted(f"{stage}@{key}" for stage in patterns for key in keys)]
+    kept = {path for name in current for path in outputs(name)}
     return {
-        name: [Path(out["path"]) for out in stage.get("outs", []) if Path(out["path"]) not in kept]
-        for name, stage in stages.items()
+        name: list(dict.fromkeys(path for path in outputs(name) if path not in kept))
+        for name in dict.fromkeys(items)
         if name not in current
     }
 
@@ -52,15 +116,22 @@ def stale(lock: dict, current: set[str]) -> dict[str, list[Path]]:
 def prune(dry: bool = False) -> list[str]:
     """Remove stale outputs, dvc.lock entries and .gitignore lines; return what was (or would be) removed."""
     yaml = YAML()  # round-trip: dvc.lock keeps its layout apart from the entries removed
-    lock = yaml.load(LOCK.read_text()) if LOCK.exists() else {}
-    removed, current = [], current_stages()
-    for name, outputs in stale(lock, current).items():
-        removed.append(f"dvc.lock entry {name}")
+    lock = (yaml.load(LOCK.read_text()) if LOCK.exists() else None) or {}
+    entries = lock.get("stages") or {}
+    patterns = item_outputs(YAML(typ="safe").load(DVC_YAML.read_text()) or {})
+    on_disk = keys_on_disk(path for paths in patterns.values() for path in paths)
+    removed, unlocked = [], False
+    for name, outputs in stale(lock, current_stages(), patterns, on_disk).items():
+        if name in entries:
+            removed.append(f"dvc.lock entry {name}")
+            if not dry:
+                del entries[name]
+                unlocked = True
         for path in outputs:
-            if path.exists():
+            if path.exists() or path.is_symlink():
                 removed.append(str(path))
                 if not dry:
-                    shutil.rmtree(path) if path.is_dir() else path.unlink()
+                    shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
             line = f"/{path.name}"
             ignore = path.parent / ".gitignore"
             if ignore.exists() and line in ignore.read_text().splitlines():
@@ -68,17 +139,9 @@ def prune(dry: bool = False) -> list[str]:
                 if not dry:
                     lines = [entry for entry in ignore.read_text().splitlines() if entry != line]
                     write_text(ignore, "".join(f"{entry}\n" for entry in lines))
-        if not dry:
-            del lock["stages"][name]
-    if removed and not dry:
+    if unlocked:
         with LOCK.open("w") as handle:
             yaml.dump(lock, handle)
-    runs = {name.split("@", 1)[1] for name in current if name.startswith("train@")}
-    for live in sorted(LIVE.glob("*.csv")) if LIVE.is_dir() else []:  # training progress of old runs
-        if live.stem not in runs:
-            removed.append(str(live))
-            if not dry:
-                live.unlink()
     return removed
 
 

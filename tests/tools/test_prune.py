@@ -1,10 +1,146 @@
-"""Which leftovers `make prune` removes: the lock entries of items dvc.yaml no longer declares."""
+"""Which leftovers `make prune` removes: every output, dvc.lock entry and .gitignore line of the
+items dvc.yaml no longer declares, whether dvc.lock still lists the item or only its files remain."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
-from tools.prune import stale
+import pytest
+import yaml
+
+import tools.prune
+from stages.common.runner import StageError
+from tests.support import PROJECT
+from tools.prune import item_outputs, keys_on_disk, prune, stale
+
+# After `make seed-study` (seeds 42..46), `dvc exp apply main` and `dvc repro` with seeds [42]:
+# dvc.lock lists the current items only, but seed 43's files are still on disk.
+CURRENT = {"check", "fetch", "prepare", "train@tiny-42", "evaluate@tiny-42", "report"}
+LOCK = """\
+schema: '2.0'
+stages:
+  train@tiny-42:
+    cmd: python -m stages.train tiny 42
+    outs:
+    - path: data/models/tiny-42.npz
+      hash: md5
+  evaluate@tiny-42:
+    cmd: python -m stages.evaluate tiny-42
+    outs:
+    - path: reports/metrics/tiny-42.json
+      hash: md5
+"""
+# Every place dvc.yaml's train and evaluate items (and training progress) write ARCH-SEED to.
+PER_ITEM = [
+    "data/models/{}.npz",
+    "reports/train/{}.json",
+    "reports/timing/{}.json",
+    "reports/history/{}.csv",
+    "live/{}.csv",
+    "reports/classes/{}.json",
+    "reports/classification/{}.txt",
+    "reports/metrics/{}.json",
+    "reports/predictions/{}.csv",
+]
+# Not any item's output, though some look like one.
+UNRELATED = [
+    "reports/README.md",
+    "reports/index.html",
+    "reports/curves.csv",
+    "reports/figures/curves_tiny.png",
+    "reports/figures/tiny-43.png",  # the report's folder, not an item's
+    "reports/metrics/notes.json",  # not named ARCH-SEED
+    "reports/metrics/tiny-43.json.bak",
+    "reports/metrics/tiny-43-old.json",
+    "reports/history/.tiny-43.csv.x1y2.tmp",  # an interrupted write's temporary file
+    "reports/tiny-43.json",
+    "data/tiny-43.npz",
+    "live/notes.csv",
+]
+
+
+def _read(path: str) -> str:
+    return Path(path).read_text()
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The project's dvc.yaml in an empty folder (the working directory), with the files above;
+    `dvc stage list` answers CURRENT (what params.yaml with seeds [42] and architecture tiny gives)."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(PROJECT / "dvc.yaml", "dvc.yaml")
+    Path("dvc.lock").write_text(LOCK)
+    for path in [pattern.format(key) for pattern in PER_ITEM for key in ("tiny-42", "tiny-43")] + UNRELATED:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(path)
+    Path("data/models/.gitignore").write_text("/tiny-42.npz\n/tiny-43.npz\n")
+    Path("reports/classes/.gitignore").write_text("/tiny-42.json\n/tiny-43.json\n")
+    monkeypatch.setattr(tools.prune, "current_stages", lambda: set(CURRENT))
+    return tmp_path
+
+
+def test_outputs_of_an_item_without_a_dvc_lock_entry_are_found_and_removed(workspace, capsys):
+    stale_files = [pattern.format("tiny-43") for pattern in PER_ITEM]
+    ignore_lines = ["data/models/.gitignore: /tiny-43.npz", "reports/classes/.gitignore: /tiny-43.json"]
+
+    tools.prune.main(["--dry"])  # lists, removes nothing
+    listed = capsys.readouterr().out.splitlines()
+    assert set(listed[:-1]) == {f"prune: would remove {item}" for item in stale_files + ignore_lines}
+    assert listed[-1] == f"prune: {len(stale_files) + len(ignore_lines)} stale item(s)"
+    assert all(Path(path).exists() for path in stale_files)
+    assert "/tiny-43.npz" in _read("data/models/.gitignore")
+
+    tools.prune.main([])
+    listed = capsys.readouterr().out.splitlines()
+    assert set(listed[:-1]) == {f"prune: removed {item}" for item in stale_files + ignore_lines}
+    assert "commit with `git add -A`" in listed[-1]
+    assert not any(Path(path).exists() for path in stale_files)
+    # The current item's outputs, dvc.lock (no entry was stale) and unrelated files stay.
+    assert all(Path(pattern.format("tiny-42")).exists() for pattern in PER_ITEM)
+    assert all(Path(path).read_text() == path for path in UNRELATED)
+    assert _read("dvc.lock") == LOCK
+    assert _read("data/models/.gitignore") == "/tiny-42.npz\n"
+    assert _read("reports/classes/.gitignore") == "/tiny-42.json\n"
+    assert prune(dry=True) == []
+
+
+def test_an_item_with_a_dvc_lock_entry_loses_it_its_outputs_and_its_gitignore_lines(workspace):
+    # Architecture small left params.yaml; dvc.lock still lists train@small-42 (not evaluate).
+    lock = yaml.safe_load(LOCK)
+    lock["stages"]["train@small-42"] = {"cmd": "x", "outs": [{"path": "data/models/small-42.npz"}]}
+    Path("dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+    Path("data/models/small-42.npz").write_text("model")
+    Path("reports/metrics/small-42.json").write_text("{}")
+    Path("data/models/.gitignore").write_text("/tiny-42.npz\n/small-42.npz\n")
+
+    removed = prune()
+    assert "dvc.lock entry train@small-42" in removed and "dvc.lock entry train@tiny-43" not in removed
+    for path in ("data/models/small-42.npz", "reports/metrics/small-42.json", "data/models/tiny-43.npz"):
+        assert path in removed and not Path(path).exists()
+    assert "data/models/.gitignore: /small-42.npz" in removed
+    assert set(yaml.safe_load(_read("dvc.lock"))["stages"]) == {"train@tiny-42", "evaluate@tiny-42"}
+    assert _read("data/models/.gitignore") == "/tiny-42.npz\n"
+    assert all(Path(path).read_text() == path for path in UNRELATED)
+
+
+def test_per_item_outputs_come_from_dvc_yaml_and_cover_every_folder_the_report_reads():
+    definition = yaml.safe_load((PROJECT / "dvc.yaml").read_text())
+    patterns = item_outputs(definition)
+    assert set(patterns) == {"train", "evaluate"}
+    assert sorted(p for paths in patterns.values() for p in paths) == sorted(
+        pattern.format("${key}") for pattern in PER_ITEM
+    )
+    # A leftover in any of these folders would be hashed by the report stage.
+    folders = {str(Path(p).parent) for paths in patterns.values() for p in paths} - {"live"}
+    assert folders == set(definition["stages"]["report"]["deps"]) & folders
+    assert {"data/models", "reports/history", "reports/metrics"} <= folders
+
+
+def test_an_output_path_without_the_item_key_is_refused():
+    definition = {"stages": {"train": {"matrix": {"arch": [1]}, "outs": ["data/models/${item.arch}.npz"]}}}
+    with pytest.raises(StageError, match="key"):
+        item_outputs(definition)
 
 
 def test_only_items_no_longer_declared_are_stale_and_shared_outputs_stay():
@@ -18,5 +154,23 @@ def test_only_items_no_longer_declared_are_stale_and_shared_outputs_stay():
             "report": {"outs": [{"path": "reports/shared.json"}]},
         }
     }
-    assert stale(lock, {"train@tiny-42", "report"}) == {"train@small-42": [Path("data/models/small-42.npz")]}
-    assert stale(lock, {"train@tiny-42", "train@small-42", "report"}) == {}
+    assert stale(lock, {"train@tiny-42", "report"}, {}) == {
+        "train@small-42": [Path("data/models/small-42.npz")]
+    }
+    assert stale(lock, {"train@tiny-42", "train@small-42", "report"}, {}) == {}
+
+
+def test_a_key_found_on_disk_makes_every_stage_s_item_stale():
+    patterns = {"train": ["data/models/${key}.npz"], "evaluate": ["reports/metrics/${key}.json"]}
+    current = {"train@tiny-42", "evaluate@tiny-42"}
+    assert stale({}, current, patterns, {"tiny-42", "tiny-43", "notes"}) == {
+        "evaluate@tiny-43": [Path("reports/metrics/tiny-43.json")],
+        "train@tiny-43": [Path("data/models/tiny-43.npz")],
+    }
+
+
+def test_keys_on_disk_are_named_arch_seed_at_a_per_item_path(tmp_path):
+    for path in ("m/a-1.npz", "m/b_c-d-22.npz", "m/a-1.npz.bak", "m/notes.npz", "m/.a-2.npz", "n/a-3.npz"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("")
+    assert keys_on_disk(["m/${key}.npz"], tmp_path) == {"a-1", "b_c-d-22"}
