@@ -144,6 +144,13 @@ def plot_confusion_normalized(counts: IntArray, arch: str, path: str | Path) -> 
         _confusion(figure, rates, f"{arch}: confusion matrix (test set, row-normalised)", ".2f", 1.0)
 
 
+# The comparison's layout, in inches: the margins that left=0.15 and right=0.97 give at its
+# smallest width (6 in), kept fixed so every architecture's column gains the extra width.
+COMPARISON_LEFT, COMPARISON_RIGHT = 0.9, 0.18
+COMPARISON_HEIGHT, COMPARISON_BOTTOM, COMPARISON_TOP = 5, 0.23, 0.88  # top, bottom: fractions
+MEAN_LABEL_OFFSET = 4  # points between an architecture's highest interval and its mean label
+
+
 def plot_comparison(
     names: Sequence[str],
     runs: Sequence[Sequence[tuple[float, float, float]]],
@@ -157,11 +164,22 @@ def plot_comparison(
     with error bars rather than bars: a bar must start at zero, which would hide differences of
     a few tenths of a point; here the axis spans the intervals and has a gridline every 0.2
     points, so such differences, and whether the intervals overlap, are visible.
+
+    Each architecture owns a column one unit wide, and all its marks and its label stay in it:
+    a single run's value is written beside its point; with several seeds the points spread
+    over the column's middle, and the mean's label is centred above the highest interval (the
+    axis leaves room for it), where it can neither leave the figure nor cover a neighbour.
     """
     width = 6 + 1.5 * max(0, len(names) - 3)  # room for each architecture's three-line tick label
-    with png_figure(path, (width, 5)) as figure:
-        figure.subplots_adjust(left=0.15, right=0.97, bottom=0.23, top=0.88)
+    with png_figure(path, (width, COMPARISON_HEIGHT)) as figure:
+        figure.subplots_adjust(
+            left=COMPARISON_LEFT / width,
+            right=1 - COMPARISON_RIGHT / width,
+            bottom=COMPARISON_BOTTOM,
+            top=COMPARISON_TOP,
+        )
         axes = figure.subplots()
+        mean_labels = []
         for i, seeds in enumerate(runs):
             offsets = np.linspace(-0.2, 0.2, len(seeds)) if len(seeds) > 1 else np.zeros(1)
             accuracy, low, high = (np.array(values) for values in zip(*seeds, strict=True))
@@ -174,18 +192,33 @@ def plot_comparison(
                 capsize=3,
             )
             if len(seeds) == 1:
-                label, y = f"{accuracy[0]:.4f}", accuracy[0]
+                axes.annotate(
+                    f"{accuracy[0]:.4f}",
+                    (i, accuracy[0]),
+                    xytext=(12, 0),
+                    textcoords="offset points",
+                    va="center",
+                )
             else:  # one label for the mean: five labels would overlap
-                y = float(accuracy.mean())
-                axes.hlines(y, i - 0.3, i + 0.3, color="black", linewidth=1.5)
-                label = f"mean {y:.4f}"
-            axes.annotate(
-                label, (i + offsets[-1], y), xytext=(12, 0), textcoords="offset points", va="center"
-            )
+                mean = float(accuracy.mean())
+                axes.hlines(mean, i - 0.3, i + 0.3, color="black", linewidth=1.5)
+                mean_label = axes.annotate(
+                    f"mean {mean:.4f}",
+                    (i, float(high.max())),
+                    xytext=(0, MEAN_LABEL_OFFSET),
+                    textcoords="offset points",
+                    ha="center",
+                    va="bottom",
+                )
+                mean_labels.append(mean_label)
         lows = [low for seeds in runs for _, low, _ in seeds]
         highs = [high for seeds in runs for _, _, high in seeds]
         margin = 0.1 * (max(highs) - min(lows)) or 0.001
-        axes.set_ylim(min(lows) - margin, max(highs) + margin)
+        top = margin
+        if mean_labels:  # room above the intervals for the mean labels (1.5 lines: a little slack)
+            height = 1.5 * max(label.get_fontproperties().get_size_in_points() for label in mean_labels)
+            top = max(margin, _headroom(max(highs) - min(lows) + margin, height))
+        axes.set_ylim(min(lows) - margin, max(highs) + top)
         if max(highs) - min(lows) < 0.05:  # a gridline every 0.2 points where that is readable
             axes.yaxis.set_major_locator(MultipleLocator(0.002))
         axes.yaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=1))
@@ -195,7 +228,7 @@ def plot_comparison(
         ]
         axes.set_xticks(range(len(names)), labels=ticks)
         axes.set_xlim(-0.5, len(names) - 0.5)
-        seed_note = "one point per seed, black line: mean; " if any(len(seeds) > 1 for seeds in runs) else ""
+        seed_note = "one point per seed, black line: mean; " if mean_labels else ""
         _label(
             axes,
             f"Test accuracy per architecture\n({seed_note}95% Wilson intervals)",
@@ -203,6 +236,15 @@ def plot_comparison(
             "test accuracy",
         )
         axes.grid(axis="y", alpha=0.3)
+
+
+def _headroom(below: float, label_height: float) -> float:
+    """The data range to leave above the highest interval so that a label `label_height` points
+    tall, MEAN_LABEL_OFFSET points above it, stays inside the comparison's axes, given the
+    `below` data range the axis spans under that interval."""
+    axes_height = COMPARISON_HEIGHT * 72 * (COMPARISON_TOP - COMPARISON_BOTTOM)  # points
+    share = (MEAN_LABEL_OFFSET + label_height) / axes_height  # of the axis range, at its top
+    return share * below / (1 - share)
 
 
 def plot_per_class_f1(f1: Mapping[str, Sequence[float]], path: str | Path) -> None:
