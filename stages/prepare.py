@@ -18,7 +18,7 @@ from sklearn.model_selection import train_test_split
 from mlp.arrays import FloatArray
 from stages.common.mnist import load_mnist_split
 from stages.common.params import load_params
-from stages.common.prepared import TEST, TRAIN, VALIDATION, save_split, splits
+from stages.common.prepared import TEST, TRAIN, VALIDATION, record_made_with, save_split, splits
 from stages.common.runner import StageError, run_stage
 
 Split = tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]  # (images, labels) as in the IDX files
@@ -110,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     assert tuple(sorted(parts)) == tuple(sorted(splits(params["validation_size"])))
     for name, (X, y) in scale(parts, params["scaling"]).items():
         save_split(args.prepared, name, X, y)
+    record_made_with(args.prepared, params)
     sizes = ", ".join(f"{name} {len(y)}" for name, (_, y) in parts.items())
     print(f"prepare: {params['split']} split, {params['scaling']} scaling: {sizes}")
 

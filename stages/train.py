@@ -24,7 +24,7 @@ from mlp.augment import random_shifts
 from stages.common.mnist import IMAGE_SIDE, N_CLASSES
 from stages.common.output import open_output, write_csv, write_json
 from stages.common.params import architecture_settings, load_params
-from stages.common.prepared import TRAIN, VALIDATION, load_split, splits
+from stages.common.prepared import TRAIN, VALIDATION, check_made_with, load_split, splits
 from stages.common.progress import EpochProgress, LiveHistory
 from stages.common.runner import StageError, run_stage
 
@@ -108,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = architecture_settings(params, args.arch) | {"seed": args.seed}
     item = f"{args.arch}-{args.seed}"  # the DVC stage item: train@ARCH-SEED
     # Evaluated every epoch in this order: train, [val], test (the history's column order).
+    check_made_with(args.prepared, params["prepare"], keys=("validation_size",))
     eval_sets = {
         split: load_split(args.prepared, split) for split in splits(params["prepare"]["validation_size"])
     }

@@ -196,7 +196,7 @@ def _unchanged(path: Path, reads: Callable[[Any], Any], used: Any) -> None:
         raise ParamsError(
             f"{path} changed while this stage ran (another `dvc exp run -S` or an edit?), so its results "
             "would be recorded under params they were not made with; nothing was written. Put "
-            f"{path} as you mean it (`git diff {path}`), then run `dvc repro` again"
+            f"{path} as you mean it (`dvc params diff` shows what changed), then run `dvc repro` again"
         )
 
 

@@ -4,10 +4,16 @@ One .npz per split, `<split>.npz` holding X (n, N_FEATURES) float32 and y (n,) u
 "train" and "test", and "val" exactly when params.yaml's prepare.validation_size is above 0
 (`splits`). Files are read with allow_pickle=False; reading checks shapes, dtypes,
 finiteness and labels so that bad arrays never reach training.
+
+`params.json` holds the prepare section of params.yaml the folder was made with. A stage that
+records prepare params in dvc.lock checks them against it (`check_made_with`): params.yaml
+edited while a `dvc repro` runs (say a refused `dvc exp run -S prepare.subset=5000`) must not
+get the report recorded under a subset its data never had.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import zipfile
 import zlib
@@ -19,10 +25,11 @@ import numpy.typing as npt
 
 from mlp.arrays import FloatArray, IntArray
 from stages.common.mnist import N_CLASSES, N_FEATURES, N_TEST, N_TRAIN
-from stages.common.output import open_output
+from stages.common.output import open_output, write_text
 from stages.common.runner import StageError
 
 TRAIN, VALIDATION, TEST = "train", "val", "test"
+MADE_WITH = "params.json"
 NPY_MAGIC = b"\x93NUMPY"
 HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
@@ -37,6 +44,33 @@ def save_split(folder: str | Path, split: str, X: FloatArray, y: IntArray) -> No
     assert X.ndim == 2 and y.shape == (len(X),)
     with open_output(Path(folder) / f"{split}.npz", "wb") as handle:
         np.savez(handle, X=X.astype(np.float32, copy=False), y=y.astype(np.uint8, copy=False))
+
+
+def record_made_with(folder: str | Path, prepare: dict[str, Any]) -> None:
+    """Write <folder>/params.json: the prepare section of params.yaml the splits were made with
+    (floats unrounded, unlike write_json's, so that reading them back compares equal)."""
+    write_text(Path(folder) / MADE_WITH, json.dumps(prepare, indent=2, sort_keys=True) + "\n")
+
+
+def check_made_with(folder: str | Path, prepare: dict[str, Any], keys: tuple[str, ...] | None = None) -> None:
+    """Refuse prepared data made with other prepare settings (`keys` only, if given) than `prepare`."""
+    path = Path(folder) / MADE_WITH
+    fix = "rerun `dvc repro` (it prepares the data again first)"
+    try:
+        made = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise StageError(f"{path} is missing, so nothing says how {folder} was made; {fix}") from None
+    except (OSError, ValueError) as error:
+        raise StageError(f"{path} is unreadable ({error}); {fix}") from None
+    if not isinstance(made, dict):
+        raise StageError(f"{path} does not hold prepare's settings; {fix}")
+    differ = [key for key in keys or sorted(set(made) | set(prepare)) if made.get(key) != prepare.get(key)]
+    if differ:
+        said = ", ".join(f"{key} {made.get(key)!r} (params.yaml: {prepare.get(key)!r})" for key in differ)
+        raise StageError(
+            f"{folder} was prepared with other settings than params.yaml's prepare section: {said}. Was "
+            f"params.yaml changed while the pipeline ran? {fix[0].upper()}{fix[1:]}"
+        )
 
 
 def load_split(folder: str | Path, split: str) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:

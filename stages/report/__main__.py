@@ -22,7 +22,7 @@ from mlp.arrays import FloatArray, IntArray
 from stages.common.mnist import N_CLASSES
 from stages.common.output import write_csv, write_text
 from stages.common.params import architecture_settings, load_params
-from stages.common.prepared import TEST, TRAIN, load_split
+from stages.common.prepared import TEST, TRAIN, check_made_with, load_split
 from stages.common.records import HISTORY_COLUMNS
 from stages.common.runner import StageError, run_stage
 from stages.report import charts, galleries
@@ -206,6 +206,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     params = load_params()
     seeds = params["seeds"]
     check_present(patterns, list(params["architectures"]), seeds)
+    check_made_with(args.prepared, params["prepare"])
     X_train, y_train = load_split(args.prepared, TRAIN)
     X_test, y_test = load_split(args.prepared, TEST)
     architectures = [

@@ -179,6 +179,35 @@ def test_params_changed_by_a_concurrent_experiment_are_never_recorded(clean, tmp
     assert "up to date" not in sh(clean, "dvc", "status", "train@tiny-42")
 
 
+def test_prepare_params_changed_during_a_run_are_never_recorded_for_the_report(clean, tmp_path):
+    # The same with `-S prepare.subset=300` while train runs: train, which uses no subset, may
+    # finish, but the report (which records all of prepare's params) must not be recorded under a
+    # subset its prepared data never had.
+    (tmp_path / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    go = tmp_path / "go"
+    (clean / "params.yaml").write_text(params_text(tiny_params(epochs=4)))
+    os.environ |= {"STAGE_WAIT_FOR": str(go), "STAGE_WAIT_IN": "train@tiny-42"}
+    try:
+        first = start(clean, "dvc", "repro", hooks=tmp_path)
+    finally:
+        del os.environ["STAGE_WAIT_FOR"], os.environ["STAGE_WAIT_IN"]
+    output = []
+    try:
+        for line in first.stdout:
+            output.append(line)
+            if "stage waiting before writing" in line:
+                break
+        assert run(clean, "dvc", "exp", "run", "-S", "prepare.subset=300").returncode != 0
+    finally:
+        go.touch()
+        output.append(first.communicate(timeout=300)[0])
+    text = "".join(output)
+    assert first.returncode != 0, text
+    assert "report: error: data/prepared was prepared with other settings than params.yaml's prepare " in text
+    assert "subset 400 (params.yaml: 300)" in text
+    assert _lock_params(clean, "report")["prepare"]["subset"] == 400  # the committed record
+
+
 def test_a_stage_whose_dvc_is_killed_stops_without_writing(clean):
     # `kill <dvc pid>` leaves the stage running; it must notice and stop before writing anything.
     (clean / "params.yaml").write_text(params_text(tiny_params(epochs=100000)))

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+import yaml
 from sklearn.model_selection import train_test_split
 
 from stages import prepare
 from stages.common.mnist import encode_idx, parse_idx
-from stages.common.prepared import load_split, splits
+from stages.common.prepared import MADE_WITH, load_split, splits
 from tests.support.stages import failing_stage, params_text, run_stage_in_process, snapshot, tiny_params
 from tests.support.synthetic import synthetic_images
 
@@ -54,9 +57,13 @@ def test_official_split_with_validation_and_standardisation():
 
 
 def test_stage_writes_the_splits_params_name(fresh):
-    # prepare writes exactly the splits of the data contract, flattened and scaled to [0, 1].
+    # prepare writes exactly the splits of the data contract, flattened and scaled to [0, 1], and
+    # the prepare settings it made them with.
     run_stage_in_process("prepare")
-    assert sorted(path.stem for path in (fresh / "data/prepared").iterdir()) == sorted(splits(0))
+    written = sorted(path.name for path in (fresh / "data/prepared").iterdir())
+    assert written == sorted([MADE_WITH, *(f"{split}.npz" for split in splits(0))])
+    made_with = json.loads((fresh / "data/prepared" / MADE_WITH).read_text())
+    assert made_with == yaml.safe_load((fresh / "params.yaml").read_text())["prepare"]
     X_train, _ = load_split("data/prepared", "train")
     X_test, _ = load_split("data/prepared", "test")
     assert X_train.shape == (320, 784) and X_test.shape == (80, 784)

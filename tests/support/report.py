@@ -15,7 +15,7 @@ import yaml
 import mlp
 from stages.common.output import write_csv, write_json
 from stages.common.params import architecture_settings
-from stages.common.prepared import save_split
+from stages.common.prepared import record_made_with, save_split
 from tests.support import PROJECT
 from tests.support.stages import run_stage_in_process
 
@@ -38,6 +38,7 @@ def build_project(root: Path, names: Sequence[str], seeds: Sequence[int] = (42,)
     params["architectures"] = {name: {"hidden_sizes": [8]} for name in names}
     params["seeds"] = list(seeds)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    record_made_with(root / "data/prepared", params["prepare"])
     (root / "data/models").mkdir(parents=True)
     runs = [(name, seed) for name in names for seed in seeds]
     for i, (arch, seed) in enumerate(runs):
