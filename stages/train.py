@@ -108,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = architecture_settings(params, args.arch) | {"seed": args.seed}
     item = f"{args.arch}-{args.seed}"  # the DVC stage item: train@ARCH-SEED
     # Evaluated every epoch in this order: train, [val], test (the history's column order).
+    # data/prepared.json is read for this check only, so dvc.yaml does not make it a dependency:
+    # a prepare change that leaves the arrays as they were retrains nothing.
     check_made_with(args.prepared, params["prepare"], keys=("validation_size",))
     eval_sets = {
         split: load_split(args.prepared, split) for split in splits(params["prepare"]["validation_size"])

@@ -5,10 +5,12 @@ One .npz per split, `<split>.npz` holding X (n, N_FEATURES) float32 and y (n,) u
 (`splits`). Files are read with allow_pickle=False; reading checks shapes, dtypes,
 finiteness and labels so that bad arrays never reach training.
 
-`params.json` holds the prepare section of params.yaml the folder was made with. A stage that
-records prepare params in dvc.lock checks them against it (`check_made_with`): params.yaml
-edited while a `dvc repro` runs (say a refused `dvc exp run -S prepare.subset=5000`) must not
-get the report recorded under a subset its data never had.
+Beside the folder, `<folder>.json` (data/prepared.json) holds the prepare section of params.yaml
+the folder was made with. A stage that records prepare params in dvc.lock checks them against it
+(`check_made_with`): params.yaml edited while a `dvc repro` runs (say a refused `dvc exp run -S
+prepare.subset=5000`) must not get the report recorded under a subset its data never had. It is
+kept outside the folder so that a prepare change that leaves the arrays as they were (a
+random_state the official split does not use) does not change the folder's hash and retrain.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from stages.common.output import open_output, write_text
 from stages.common.runner import StageError
 
 TRAIN, VALIDATION, TEST = "train", "val", "test"
-MADE_WITH = "params.json"
 NPY_MAGIC = b"\x93NUMPY"
 HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
@@ -46,15 +47,21 @@ def save_split(folder: str | Path, split: str, X: FloatArray, y: IntArray) -> No
         np.savez(handle, X=X.astype(np.float32, copy=False), y=y.astype(np.uint8, copy=False))
 
 
+def made_with_path(folder: str | Path) -> Path:
+    """Where the settings of prepared folder `folder` are recorded: beside it, `<folder>.json`."""
+    folder = Path(folder)
+    return folder.with_name(f"{folder.name}.json")
+
+
 def record_made_with(folder: str | Path, prepare: dict[str, Any]) -> None:
-    """Write <folder>/params.json: the prepare section of params.yaml the splits were made with
-    (floats unrounded, unlike write_json's, so that reading them back compares equal)."""
-    write_text(Path(folder) / MADE_WITH, json.dumps(prepare, indent=2, sort_keys=True) + "\n")
+    """Record the prepare section of params.yaml the splits in `folder` were made with (floats
+    unrounded, unlike write_json's, so that reading them back compares equal)."""
+    write_text(made_with_path(folder), json.dumps(prepare, indent=2, sort_keys=True) + "\n")
 
 
 def check_made_with(folder: str | Path, prepare: dict[str, Any], keys: tuple[str, ...] | None = None) -> None:
     """Refuse prepared data made with other prepare settings (`keys` only, if given) than `prepare`."""
-    path = Path(folder) / MADE_WITH
+    path = made_with_path(folder)
     fix = "rerun `dvc repro` (it prepares the data again first)"
     try:
         made = json.loads(path.read_text())

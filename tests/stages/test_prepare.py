@@ -11,7 +11,7 @@ from sklearn.model_selection import train_test_split
 
 from stages import prepare
 from stages.common.mnist import encode_idx, parse_idx
-from stages.common.prepared import MADE_WITH, load_split, splits
+from stages.common.prepared import load_split, made_with_path, splits
 from tests.support.stages import failing_stage, params_text, run_stage_in_process, snapshot, tiny_params
 from tests.support.synthetic import synthetic_images
 
@@ -61,8 +61,8 @@ def test_stage_writes_the_splits_params_name(fresh):
     # the prepare settings it made them with.
     run_stage_in_process("prepare")
     written = sorted(path.name for path in (fresh / "data/prepared").iterdir())
-    assert written == sorted([MADE_WITH, *(f"{split}.npz" for split in splits(0))])
-    made_with = json.loads((fresh / "data/prepared" / MADE_WITH).read_text())
+    assert written == sorted(f"{split}.npz" for split in splits(0))
+    made_with = json.loads(made_with_path(fresh / "data/prepared").read_text())
     assert made_with == yaml.safe_load((fresh / "params.yaml").read_text())["prepare"]
     X_train, _ = load_split("data/prepared", "train")
     X_test, _ = load_split("data/prepared", "test")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.common.prepared import MADE_WITH, check_made_with, record_made_with, splits
+from stages.common.prepared import check_made_with, made_with_path, record_made_with, splits
 from stages.common.runner import StageError
 from tests.support import PROJECT, forged_zips
 from tests.support.fuzz import mutate
@@ -35,22 +35,24 @@ PREPARE = {"random_state": 42, "scaling": "unit", "split": "notebook", "subset":
 def test_the_settings_data_was_prepared_with_are_checked_against_params(tmp_path):
     # Prepared data names the prepare settings it was made with; a stage that records prepare params
     # refuses data made with others (params.yaml edited while the pipeline ran), naming each.
-    record_made_with(tmp_path, PREPARE | {"test_fraction": 0.123456789123})
-    check_made_with(tmp_path, PREPARE | {"test_fraction": 0.123456789123})  # read back exactly
-    check_made_with(tmp_path, PREPARE | {"subset": 5000}, keys=("validation_size",))  # only what it uses
+    folder = tmp_path / "prepared"
+    record_made_with(folder, PREPARE | {"test_fraction": 0.123456789123})
+    check_made_with(folder, PREPARE | {"test_fraction": 0.123456789123})  # read back exactly
+    check_made_with(folder, PREPARE | {"subset": 5000}, keys=("validation_size",))  # only what it uses
     with pytest.raises(StageError) as refused:
-        check_made_with(tmp_path, PREPARE | {"subset": 5000})
+        check_made_with(folder, PREPARE | {"subset": 5000})
     assert str(refused.value) == (
-        f"{tmp_path} was prepared with other settings than params.yaml's prepare section: subset 10000 "
+        f"{folder} was prepared with other settings than params.yaml's prepare section: subset 10000 "
         "(params.yaml: 5000), test_fraction 0.123456789123 (params.yaml: 0.2). Was params.yaml changed while "
         "the pipeline ran? Rerun `dvc repro` (it prepares the data again first)"
     )
-    (tmp_path / MADE_WITH).unlink()
-    with pytest.raises(StageError, match="params.json is missing, so nothing says how .* was made; rerun"):
-        check_made_with(tmp_path, PREPARE)
-    (tmp_path / MADE_WITH).write_text("[1, 2")
-    with pytest.raises(StageError, match="params.json is unreadable"):
-        check_made_with(tmp_path, PREPARE)
+    assert made_with_path(folder) == tmp_path / "prepared.json"
+    made_with_path(folder).unlink()
+    with pytest.raises(StageError, match="prepared.json is missing, so nothing says how .* was made; rerun"):
+        check_made_with(folder, PREPARE)
+    made_with_path(folder).write_text("[1, 2")
+    with pytest.raises(StageError, match="prepared.json is unreadable"):
+        check_made_with(folder, PREPARE)
 
 
 def _damage_split(path: Path, kind: str) -> None:
