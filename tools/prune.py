@@ -23,7 +23,7 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from stages.common.output import write_text
-from stages.common.params import SAFE_NAME
+from stages.common.params import SAFE_NAME, ParamsError, load_params
 from stages.common.runner import StageError
 from stages.train import LIVE
 
@@ -46,8 +46,10 @@ def current_stages() -> set[str]:
     return set(listed.stdout.split())
 
 
-def item_outputs(dvc_yaml: dict[str, Any]) -> dict[str, list[str]]:
-    """{matrix stage: the paths (outs, metrics, plots) each of its items writes, `${key}` unfilled}."""
+def item_outputs(dvc_yaml: dict[str, Any], uncached_only: bool = False) -> dict[str, list[str]]:
+    """{matrix stage: the paths (outs, metrics, plots) each of its items writes, `${key}` unfilled};
+    with `uncached_only`, those with `cache: false` only: what git keeps, and so what a finished
+    run leaves on disk even after `dvc checkout` removed its cached outputs."""
     patterns: dict[str, list[str]] = {}
     for name, stage in (dvc_yaml.get("stages") or {}).items():
         if not isinstance(stage, dict) or "matrix" not in stage:
@@ -56,13 +58,16 @@ def item_outputs(dvc_yaml: dict[str, Any]) -> dict[str, list[str]]:
         for section in ("outs", "metrics", "plots"):
             for entry in stage.get(section) or []:
                 path = entry if isinstance(entry, str) else next(iter(entry))
+                cached = isinstance(entry, str) or (entry[path] or {}).get("cache", True)
+                if uncached_only and cached:
+                    continue
                 if path.count(KEY) != 1 or "${" in path.replace(KEY, ""):
                     raise StageError(
                         f"dvc.yaml: stage {name} declares {path}; prune can only tell which item an "
                         f"output belongs to when its path names the item by {KEY} alone"
                     )
                 paths.append(Path(os.path.normpath(Path(stage.get("wdir", ".")) / path)).as_posix())
-        paths += UNDECLARED.get(name, [])
+        paths += [] if uncached_only else UNDECLARED.get(name, [])
     return patterns
 
 
@@ -71,14 +76,34 @@ def _glob_escape(text: str) -> str:
     return re.sub(r"([*?[])", r"[\1]", text)
 
 
-def keys_on_disk(patterns: Iterable[str], root: Path = Path()) -> set[str]:
-    """The item keys (ARCH-SEED) with a file or folder at one of `patterns` (with `${key}`) under `root`."""
+def keys_on_disk(uncached: dict[str, list[str]], root: Path = Path()) -> set[str]:
+    """The item keys (ARCH-SEED) whose finished run is on disk under `root`: for some matrix stage,
+    a file at every one of its uncached paths (`item_outputs(..., uncached_only=True)`). A lone
+    file that merely looks like an item's (`reports/metrics/summary-2025.json`) is not one."""
     keys = set()
-    for pattern in set(patterns):
-        before, after = pattern.split(KEY)
+    for patterns in uncached.values():
+        if not patterns:
+            continue
+        before, after = patterns[0].split(KEY)
         named = re.compile(f"{re.escape(before)}({ITEM_KEY.pattern}){re.escape(after)}")
         for path in root.glob(f"{_glob_escape(before)}*{_glob_escape(after)}"):
-            if found := named.fullmatch(path.relative_to(root).as_posix()):
+            found = named.fullmatch(path.relative_to(root).as_posix())
+            if found and all((root / pattern.replace(KEY, found[1])).is_file() for pattern in patterns):
+                keys.add(found[1])
+    return keys
+
+
+def keys_ignored(patterns: Iterable[str], root: Path = Path()) -> set[str]:
+    """The item keys that DVC's .gitignore lines still name beside one of `patterns` (what DVC
+    wrote for a cached output, left when `dvc checkout` removed the file itself)."""
+    keys = set()
+    for pattern in set(patterns):
+        folder, name = os.path.split(pattern)
+        before, after = name.split(KEY)
+        named = re.compile(f"/{re.escape(before)}({ITEM_KEY.pattern}){re.escape(after)}")
+        ignore = root / folder / ".gitignore"
+        for line in ignore.read_text().splitlines() if ignore.is_file() else []:
+            if found := named.fullmatch(line):
                 keys.add(found[1])
     return keys
 
@@ -115,11 +140,21 @@ def stale(
 
 def prune(dry: bool = False) -> list[str]:
     """Remove stale outputs, dvc.lock entries and .gitignore lines; return what was (or would be) removed."""
+    try:
+        load_params()
+    except ParamsError as error:
+        raise StageError(
+            f"{error}\nprune keeps the items params.yaml declares, so it needs a valid params.yaml; fix it "
+            "(or bring back the committed one) first"
+        ) from None
     yaml = YAML()  # round-trip: dvc.lock keeps its layout apart from the entries removed
     lock = (yaml.load(LOCK.read_text()) if LOCK.exists() else None) or {}
     entries = lock.get("stages") or {}
-    patterns = item_outputs(YAML(typ="safe").load(DVC_YAML.read_text()) or {})
-    on_disk = keys_on_disk(path for paths in patterns.values() for path in paths)
+    dvc_yaml = YAML(typ="safe").load(DVC_YAML.read_text()) or {}
+    patterns = item_outputs(dvc_yaml)
+    on_disk = keys_on_disk(item_outputs(dvc_yaml, uncached_only=True)) | keys_ignored(
+        path for paths in patterns.values() for path in paths
+    )
     removed, unlocked = [], False
     for name, outputs in stale(lock, current_stages(), patterns, on_disk).items():
         if name in entries:
@@ -128,6 +163,8 @@ def prune(dry: bool = False) -> list[str]:
                 del entries[name]
                 unlocked = True
         for path in outputs:
+            if path.is_dir() and not path.is_symlink() and name not in entries:
+                continue  # every item output is a file: a folder there is somebody else's
             if path.exists() or path.is_symlink():
                 removed.append(str(path))
                 if not dry:

@@ -12,7 +12,8 @@ import yaml
 import tools.prune
 from stages.common.runner import StageError
 from tests.support import PROJECT
-from tools.prune import item_outputs, keys_on_disk, prune, stale
+from tests.support.stages import params_text, tiny_params
+from tools.prune import item_outputs, keys_ignored, keys_on_disk, prune, stale
 
 # After `make seed-study` (seeds 42..46), `dvc exp apply main` and `dvc repro` with seeds [42]:
 # dvc.lock lists the current items only, but seed 43's files are still on disk.
@@ -57,6 +58,8 @@ UNRELATED = [
     "reports/tiny-43.json",
     "data/tiny-43.npz",
     "live/notes.csv",
+    "reports/metrics/summary-2025.json",  # named like an item's, but no run of that key is complete
+    "data/models/tiny-2024.npz",  # a user's copy of a model
 ]
 
 
@@ -70,6 +73,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     `dvc stage list` answers CURRENT (what params.yaml with seeds [42] and architecture tiny gives)."""
     monkeypatch.chdir(tmp_path)
     shutil.copy(PROJECT / "dvc.yaml", "dvc.yaml")
+    Path("params.yaml").write_text(params_text(tiny_params()))
     Path("dvc.lock").write_text(LOCK)
     for path in [pattern.format(key) for pattern in PER_ITEM for key in ("tiny-42", "tiny-43")] + UNRELATED:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -169,8 +173,37 @@ def test_a_key_found_on_disk_makes_every_stage_s_item_stale():
     }
 
 
-def test_keys_on_disk_are_named_arch_seed_at_a_per_item_path(tmp_path):
-    for path in ("m/a-1.npz", "m/b_c-d-22.npz", "m/a-1.npz.bak", "m/notes.npz", "m/.a-2.npz", "n/a-3.npz"):
+def test_keys_on_disk_are_complete_runs_named_arch_seed(tmp_path):
+    # A key counts when every uncached path of one stage holds a file: a lone look-alike does not.
+    for path in ("m/a-1.npz", "n/a-1.csv", "m/b_c-d-22.npz", "n/b_c-d-22.csv", "m/c-3.npz", "m/a-1.npz.bak",
+                 "n/a-1.csv.bak", "m/notes.npz", "n/notes.csv", "m/.a-2.npz", "n/.a-2.csv"):  # fmt: skip
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text("")
-    assert keys_on_disk(["m/${key}.npz"], tmp_path) == {"a-1", "b_c-d-22"}
+    (tmp_path / "m/d-4.npz").mkdir()  # a folder, not a file
+    (tmp_path / "n/d-4.csv").write_text("")
+    assert keys_on_disk({"train": ["m/${key}.npz", "n/${key}.csv"]}, tmp_path) == {"a-1", "b_c-d-22"}
+
+
+def test_keys_dvc_still_ignores_count_as_recorded(tmp_path):
+    # `dvc checkout` removed a cached output of a dropped item but left its .gitignore line.
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m/.gitignore").write_text("/a-42.npz\n/a-43.npz\n/notes.npz\n/a-44.npz.bak\n")
+    assert keys_ignored(["m/${key}.npz", "n/${key}.csv"], tmp_path) == {"a-42", "a-43"}
+
+
+def test_prune_refuses_an_invalid_params_yaml(workspace):
+    # With `seeds: [43.5]` (a refused -S), `dvc stage list` would declare none of the valid items,
+    # and prune would remove them all.
+    Path("params.yaml").write_text(params_text(tiny_params() | {"seeds": [43.5]}))
+    with pytest.raises(StageError, match="prune keeps the items params.yaml declares"):
+        prune(dry=True)
+    assert all(Path(pattern.format("tiny-42")).exists() for pattern in PER_ITEM)
+
+
+def test_a_folder_where_an_item_file_is_expected_is_left_alone(workspace):
+    Path("reports/train/tiny-43.json").unlink()
+    Path("reports/train/tiny-43.json").mkdir()
+    (Path("reports/train/tiny-43.json") / "mine.txt").write_text("mine")
+    Path("reports/train/tiny-43.json.keep").write_text("")
+    prune()
+    assert (Path("reports/train/tiny-43.json") / "mine.txt").read_text() == "mine"
