@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install repro test lint format full-mnist seed-study experiments prune bench clean
+.PHONY: install repro test lint format full-mnist seed-study experiments prune restore bench clean
 
 install: $(STAMP)
 
@@ -56,6 +56,10 @@ experiments: install
 # Remove outputs, dvc.lock entries and .gitignore lines of architectures or seeds no longer in params.yaml.
 prune: install
 	$(BIN)/python -m tools.prune
+
+# Back to the last commit after a failed or unwanted experiment (what a stage's error message says).
+restore: install
+	$(BIN)/python -m tools.restore
 
 bench: install
 	$(BIN)/python benchmarks/train_throughput.py

@@ -36,16 +36,12 @@ FIXES = {
     errno.EEXIST: "a file stands where its folder should be; move that file away",
     errno.ENOENT: "its folder does not exist; create it",
 }
-# After a failure under DVC, this brings back the last committed params.yaml, dvc.lock and outputs.
-# `git show` rather than `git checkout params.yaml`: DVC's `-S` may rewrite params.yaml within the
-# second git last looked at it, and when the length stays the same (momentum 0.9 -> 1.5) git takes
-# the file for unchanged and checks nothing out.
-RESTORE_COMMAND = (
-    "git show HEAD:params.yaml > params.yaml && git checkout -- dvc.lock reports && dvc checkout"
-)
+# After a failure under DVC, this brings back the last committed params.yaml, dvc.lock and
+# outputs, and removes the files of items no commit declares (tools/restore.py says how).
+RESTORE_COMMAND = "python -m tools.restore"
 RESTORE_HINT = (
-    f"DVC removed this stage's outputs before running it; `{RESTORE_COMMAND}` brings back the last "
-    "committed state (it drops uncommitted changes to those files)"
+    f"DVC removed this stage's outputs before running it; `{RESTORE_COMMAND}` (or `make restore`) brings "
+    "back the last committed state (it drops uncommitted changes to params.yaml, dvc.lock and the outputs)"
 )
 DVC_POLL_SECONDS = 1.0
 

@@ -60,7 +60,7 @@ def repo(tmp_path_factory) -> Path:
 def clean(repo):
     """The committed state again after each test: params.yaml, dvc.lock and the outputs."""
     yield repo
-    sh(repo, "sh", "-c", "git show HEAD:params.yaml > params.yaml")  # see RESTORE_COMMAND for why
+    sh(repo, "sh", "-c", "git show HEAD:params.yaml > params.yaml")  # see tools/restore.py for why
     sh(repo, "git", "checkout", "--", ".")
     sh(repo, "dvc", "checkout", "--force")
 
@@ -128,6 +128,25 @@ def test_a_bad_value_stops_at_the_check_and_the_message_gives_the_way_back(clean
     assert "up to date" in sh(clean, "dvc", "status")
 
 
+def test_restore_undoes_an_uncommitted_run_and_a_failed_experiment_with_autostage(clean):
+    # With DVC's suggested core.autostage, a run with a new seed (staged: dvc.lock, .gitignore
+    # lines) and then a refused -S: `python -m tools.restore` gives back exactly the commit.
+    committed = {name: (clean / name).read_bytes() for name in ("params.yaml", "dvc.lock")}
+    before = _outputs(clean)
+    sh(clean, "dvc", "config", "--local", "core.autostage", "true")
+    try:
+        (clean / "params.yaml").write_text(params_text(tiny_params() | {"seeds": [42, 43]}))
+        sh(clean, "dvc", "repro")
+        assert run(clean, "dvc", "exp", "run", "-S", "train.momentum=1.5").returncode != 0
+        sh(clean, "python", "-m", "tools.restore")
+    finally:
+        sh(clean, "dvc", "config", "--local", "--unset", "core.autostage")
+    assert {name: (clean / name).read_bytes() for name in committed} == committed
+    assert _outputs(clean) == before
+    assert sh(clean, "git", "status", "--porcelain") == ""
+    assert "up to date" in sh(clean, "dvc", "status")
+
+
 def test_a_stage_that_fails_under_dvc_says_how_to_get_its_outputs_back(clean):
     # DVC deletes a stage's outputs before running it; the message gives the command that restores them.
     before = _outputs(clean)
@@ -136,7 +155,7 @@ def test_a_stage_that_fails_under_dvc_says_how_to_get_its_outputs_back(clean):
     output = result.stdout + result.stderr
     assert result.returncode != 0 and "training diverged" in output
     assert not (clean / "data/models/tiny-42.npz").exists()
-    assert f"`{RESTORE_COMMAND}` brings back the last committed state" in output
+    assert f"`{RESTORE_COMMAND}` (or `make restore`) brings back the last committed state" in output
     sh(clean, "sh", "-c", RESTORE_COMMAND)
     assert _outputs(clean) == before
 

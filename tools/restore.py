@@ -1,0 +1,70 @@
+"""Back to the last commit: `python -m tools.restore` (`make restore`).
+
+What a failed or unwanted `dvc exp run -S` or `dvc repro` leaves behind: params.yaml with the
+new value, outputs DVC deleted before a stage ran, dvc.lock entries, .gitignore lines and files
+of new items. This puts back params.yaml, dvc.lock and the files git tracks under reports/ and
+data/ as HEAD has them (uncommitted changes to them are dropped), restores the DVC-cached
+outputs (`dvc checkout`) and removes what no committed item declares (`tools.prune`).
+
+Files are written from `git show HEAD:PATH` where their bytes differ, not checked out: DVC's
+`-S` may rewrite params.yaml within the second git last looked at it, and when the length stays
+the same (momentum 0.9 -> 1.5) git takes the file for unchanged and `git checkout` does nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from stages.common.output import open_output
+from stages.common.runner import StageError
+from tools.prune import prune
+
+# What git keeps of a run: the params, the lock and the uncached outputs and .gitignore files.
+RECORD = ("params.yaml", "dvc.lock", "reports", "data")
+
+
+def _run(*command: str) -> bytes:
+    done = subprocess.run(command, capture_output=True, check=False)
+    if done.returncode != 0:
+        said = (done.stderr or done.stdout).decode(errors="replace").strip()
+        raise StageError(f"`{' '.join(command)}` failed: {said}")
+    return done.stdout
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    """Write `data` to `path` all or nothing."""
+    with open_output(path, "wb") as handle:
+        handle.write(data)
+
+
+def restore() -> list[str]:
+    """Restore the committed state (from the repository's top folder); return what changed."""
+    os.chdir(_run("git", "rev-parse", "--show-toplevel").decode().strip())
+    _run("git", "reset", "-q", "HEAD", "--", *RECORD)  # unstage, say what core.autostage staged
+    restored = []
+    for path in _run("git", "ls-tree", "-r", "-z", "--name-only", "HEAD", "--", *RECORD).decode().split("\0"):
+        committed = _run("git", "show", f"HEAD:{path}") if path else b""
+        if path and (not os.path.isfile(path) or Path(path).read_bytes() != committed):
+            write_bytes(path, committed)
+            restored.append(f"restored {path}")
+    _run("dvc", "checkout")
+    return restored + [f"removed {item}" for item in prune()]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tools.restore", description=__doc__.split("\n\n")[0])
+    parser.parse_args(argv)
+    for change in restore():
+        print(f"restore: {change}")
+    print("restore: params.yaml, dvc.lock and the outputs are as committed (`dvc status` to check)")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except StageError as error:
+        raise SystemExit(f"restore: error: {error}") from None
