@@ -232,9 +232,10 @@ def _check_combinations(params: dict[str, Any]) -> list[str]:
         key = f"architectures.{name}.batch_size" if "batch_size" in entry else "train.batch_size"
         if n_train and settings["batch_size"] > n_train and key not in too_large:
             too_large.add(key)
+            more = _more_training_images(params["prepare"], settings["batch_size"] - n_train)
             problems.append(
                 f"{key}: {settings['batch_size']} is larger than the {n_train} training images prepare gives "
-                f"({counted}); set it to at most {n_train}, or hold out fewer images in prepare"
+                f"({counted}); set it to at most {n_train}, or {more}"
             )
         if settings["optimizer"] in ("momentum", "nesterov") and settings["momentum"] == 0:
             problems.append(
@@ -244,6 +245,13 @@ def _check_combinations(params: dict[str, Any]) -> list[str]:
         if problem := _memory_problem(settings):
             problems.append(f"architectures.{name}: {problem}")
     return problems
+
+
+def _more_training_images(prepare: dict[str, Any], missing: int) -> str:
+    """How prepare's settings could give `missing` more training images."""
+    if prepare["validation_size"] >= missing:
+        return f"set prepare.validation_size to at most {prepare['validation_size'] - missing}"
+    return "hold out fewer images (prepare.validation_size, prepare.test_fraction) or raise prepare.subset"
 
 
 def _training_size(prepare: dict[str, Any]) -> tuple[list[str], int, str]:

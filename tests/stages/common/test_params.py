@@ -206,7 +206,7 @@ def test_a_duplicate_key_is_refused_with_its_line(params, tmp_path):
             {},
             "train.batch_size: 32 is larger than the 1 training images prepare gives (prepare.subset "
             "10000, less 2000 for testing at prepare.test_fraction 0.2, less 7999 held out by "
-            "prepare.validation_size); set it to at most 1, or hold out fewer images in prepare",
+            "prepare.validation_size); set it to at most 1, or set prepare.validation_size to at most 7968",
         ),
         (
             {},
