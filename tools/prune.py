@@ -5,8 +5,10 @@ items' outputs, their dvc.lock entries and their .gitignore lines behind, and ne
 them itself. This lists every such leftover and removes it (`--dry` only lists). It reads the
 stage items from `dvc stage list`, so it knows exactly what dvc.yaml declares now, and each
 item's outputs from dvc.yaml's paths named `${key}`. An item that is not declared now is stale
-if dvc.lock has an entry for it or any of its outputs is on disk: `dvc exp apply` resets
-dvc.lock to the applied experiment's, but leaves the files of its other items behind.
+if dvc.lock has an entry for it, DVC's .gitignore lines still name it, or a whole run of it is on
+disk (a file at every uncached path of its stage): `dvc exp apply` resets dvc.lock to the applied
+experiment's, but leaves the files of its other items behind. It refuses to run on an invalid
+params.yaml, whose items `dvc stage list` would get wrong.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -169,31 +170,41 @@ def test_leftover_temporaries_are_not_hashed(clean):
         leftover.unlink()
 
 
-def test_params_changed_by_a_concurrent_experiment_are_never_recorded(clean, tmp_path):
-    # A `dvc exp run -S` during a `dvc repro` is refused by DVC but leaves params.yaml changed; the
-    # running stage must then refuse to write, so dvc.lock never pairs old results with new params.
-    (tmp_path / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    go = tmp_path / "go"
-    (clean / "params.yaml").write_text(params_text(tiny_params(epochs=4)))
+def _repro_meeting_an_experiment(
+    repo: Path, hooks: Path, repro: list[str], setting: str
+) -> tuple[subprocess.CompletedProcess[str], int, str]:
+    """Run `dvc repro REPRO...` (epochs 4) and, while train@tiny-42 waits before writing, `dvc exp
+    run -S SETTING`; return the experiment's result and the repro's exit status and output."""
+    (hooks / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    go = hooks / "go"
+    (repo / "params.yaml").write_text(params_text(tiny_params(epochs=4)))
     os.environ |= {"STAGE_WAIT_FOR": str(go), "STAGE_WAIT_IN": "train@tiny-42"}
     try:
-        first = start(clean, "dvc", "repro", "train@tiny-42", hooks=tmp_path)
+        first = start(repo, "dvc", "repro", *repro, hooks=hooks)
     finally:
         del os.environ["STAGE_WAIT_FOR"], os.environ["STAGE_WAIT_IN"]
     output = []
     try:
-        for line in first.stdout:
+        for line in first.stdout or []:
             output.append(line)
             if "stage waiting before writing" in line:
                 break
-        experiment = run(clean, "dvc", "exp", "run", "-S", "train.epochs=2")
-        assert experiment.returncode != 0  # refused: the repository is locked
-        assert "epochs: 2" in (clean / "params.yaml").read_text()  # but params.yaml was changed
+        experiment = run(repo, "dvc", "exp", "run", "-S", setting)
     finally:
         go.touch()
-        output.append(first.communicate(timeout=120)[0])
-    text = "".join(output)
-    assert first.returncode != 0 and "train: error: params.yaml changed while this stage ran" in text, text
+        output.append(first.communicate(timeout=300)[0])
+    return experiment, first.returncode, "".join(output)
+
+
+def test_params_changed_by_a_concurrent_experiment_are_never_recorded(clean, tmp_path):
+    # A `dvc exp run -S` during a `dvc repro` is refused by DVC but leaves params.yaml changed; the
+    # running stage must then refuse to write, so dvc.lock never pairs old results with new params.
+    experiment, code, text = _repro_meeting_an_experiment(
+        clean, tmp_path, ["train@tiny-42"], "train.epochs=2"
+    )
+    assert experiment.returncode != 0  # refused: the repository is locked
+    assert "epochs: 2" in (clean / "params.yaml").read_text()  # but params.yaml was changed
+    assert code != 0 and "train: error: params.yaml changed while this stage ran" in text, text
     assert _lock_params(clean, "train@tiny-42")["train"]["epochs"] == 3  # the committed record
     assert "up to date" not in sh(clean, "dvc", "status", "train@tiny-42")
 
@@ -202,26 +213,9 @@ def test_prepare_params_changed_during_a_run_are_never_recorded_for_the_report(c
     # The same with `-S prepare.subset=300` while train runs: train, which uses no subset, may
     # finish, but the report (which records all of prepare's params) must not be recorded under a
     # subset its prepared data never had.
-    (tmp_path / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    go = tmp_path / "go"
-    (clean / "params.yaml").write_text(params_text(tiny_params(epochs=4)))
-    os.environ |= {"STAGE_WAIT_FOR": str(go), "STAGE_WAIT_IN": "train@tiny-42"}
-    try:
-        first = start(clean, "dvc", "repro", hooks=tmp_path)
-    finally:
-        del os.environ["STAGE_WAIT_FOR"], os.environ["STAGE_WAIT_IN"]
-    output = []
-    try:
-        for line in first.stdout:
-            output.append(line)
-            if "stage waiting before writing" in line:
-                break
-        assert run(clean, "dvc", "exp", "run", "-S", "prepare.subset=300").returncode != 0
-    finally:
-        go.touch()
-        output.append(first.communicate(timeout=300)[0])
-    text = "".join(output)
-    assert first.returncode != 0, text
+    experiment, code, text = _repro_meeting_an_experiment(clean, tmp_path, [], "prepare.subset=300")
+    assert experiment.returncode != 0
+    assert code != 0, text
     assert "report: error: data/prepared was prepared with other settings than params.yaml's prepare " in text
     assert "subset 400 (params.yaml: 300)" in text
     assert _lock_params(clean, "report")["prepare"]["subset"] == 400  # the committed record
