@@ -19,7 +19,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from stages.common.output import open_output
+from stages.common.output import write_bytes
 from stages.common.runner import StageError
 from tools.prune import prune
 
@@ -35,20 +35,15 @@ def _run(*command: str) -> bytes:
     return done.stdout
 
 
-def write_bytes(path: str, data: bytes) -> None:
-    """Write `data` to `path` all or nothing."""
-    with open_output(path, "wb") as handle:
-        handle.write(data)
-
-
 def restore() -> list[str]:
     """Restore the committed state (from the repository's top folder); return what changed."""
     os.chdir(_run("git", "rev-parse", "--show-toplevel").decode().strip())
     _run("git", "reset", "-q", "HEAD", "--", *RECORD)  # unstage, say what core.autostage staged
     restored = []
-    for path in _run("git", "ls-tree", "-r", "-z", "--name-only", "HEAD", "--", *RECORD).decode().split("\0"):
-        committed = _run("git", "show", f"HEAD:{path}") if path else b""
-        if path and (not os.path.isfile(path) or Path(path).read_bytes() != committed):
+    listed = _run("git", "ls-tree", "-r", "-z", "--name-only", "HEAD", "--", *RECORD).decode()
+    for path in filter(None, listed.split("\0")):
+        committed = _run("git", "show", f"HEAD:{path}")
+        if not os.path.isfile(path) or Path(path).read_bytes() != committed:
             write_bytes(path, committed)
             restored.append(f"restored {path}")
     _run("dvc", "checkout")

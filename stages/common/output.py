@@ -103,3 +103,9 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write text."""
     with open_output(path) as handle:
         handle.write(text)
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write bytes."""
+    with open_output(path, "wb") as handle:
+        handle.write(data)

@@ -62,7 +62,7 @@ def record_made_with(folder: str | Path, prepare: dict[str, Any]) -> None:
 def check_made_with(folder: str | Path, prepare: dict[str, Any], keys: tuple[str, ...] | None = None) -> None:
     """Refuse prepared data made with other prepare settings (`keys` only, if given) than `prepare`."""
     path = made_with_path(folder)
-    fix = "rerun `dvc repro` (it prepares the data again first)"
+    fix = "run `dvc repro` again (it prepares the data again first)"
     try:
         made = json.loads(path.read_text())
     except FileNotFoundError:
@@ -76,7 +76,7 @@ def check_made_with(folder: str | Path, prepare: dict[str, Any], keys: tuple[str
         said = ", ".join(f"{key} {made.get(key)!r} (params.yaml: {prepare.get(key)!r})" for key in differ)
         raise StageError(
             f"{folder} was prepared with other settings than params.yaml's prepare section: {said}. Was "
-            f"params.yaml changed while the pipeline ran? {fix[0].upper()}{fix[1:]}"
+            f"params.yaml changed while the pipeline ran? Then {fix}"
         )
 
 

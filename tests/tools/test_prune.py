@@ -204,6 +204,5 @@ def test_a_folder_where_an_item_file_is_expected_is_left_alone(workspace):
     Path("reports/train/tiny-43.json").unlink()
     Path("reports/train/tiny-43.json").mkdir()
     (Path("reports/train/tiny-43.json") / "mine.txt").write_text("mine")
-    Path("reports/train/tiny-43.json.keep").write_text("")
     prune()
     assert (Path("reports/train/tiny-43.json") / "mine.txt").read_text() == "mine"

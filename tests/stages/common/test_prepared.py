@@ -44,11 +44,13 @@ def test_the_settings_data_was_prepared_with_are_checked_against_params(tmp_path
     assert str(refused.value) == (
         f"{folder} was prepared with other settings than params.yaml's prepare section: subset 10000 "
         "(params.yaml: 5000), test_fraction 0.123456789123 (params.yaml: 0.2). Was params.yaml changed while "
-        "the pipeline ran? Rerun `dvc repro` (it prepares the data again first)"
+        "the pipeline ran? Then run `dvc repro` again (it prepares the data again first)"
     )
     assert made_with_path(folder) == tmp_path / "prepared.json"
     made_with_path(folder).unlink()
-    with pytest.raises(StageError, match="prepared.json is missing, so nothing says how .* was made; rerun"):
+    with pytest.raises(
+        StageError, match="prepared.json is missing, so nothing says how .* was made; run `dvc repro` again"
+    ):
         check_made_with(folder, PREPARE)
     made_with_path(folder).write_text("[1, 2")
     with pytest.raises(StageError, match="prepared.json is unreadable"):
