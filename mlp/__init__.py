@@ -5,13 +5,14 @@ command line, and every function takes plain values.
 """
 
 from mlp.activations import ACTIVATIONS
+from mlp.contract import InputContract
 from mlp.divergence import TrainingDivergedError
 from mlp.layers import INITIALIZERS, Dense
 from mlp.losses import softmax_cross_entropy
 from mlp.memory import model_bytes, training_bytes
 from mlp.model import MLP
 from mlp.optimizers import OPTIMIZERS, SGD, Adam, Optimizer, make_optimizer
-from mlp.persistence import ModelFileError, load_model, save_model
+from mlp.persistence import Classifier, ModelFileError, load_classifier, load_model, save_model
 from mlp.schedules import SCHEDULES, learning_rate_at
 from mlp.train import FitResult, best_epoch, evaluate, fit
 
@@ -23,8 +24,10 @@ __all__ = [
     "SCHEDULES",
     "SGD",
     "Adam",
+    "Classifier",
     "Dense",
     "FitResult",
+    "InputContract",
     "ModelFileError",
     "Optimizer",
     "TrainingDivergedError",
@@ -32,6 +35,7 @@ __all__ = [
     "evaluate",
     "fit",
     "learning_rate_at",
+    "load_classifier",
     "load_model",
     "make_optimizer",
     "model_bytes",

@@ -2,7 +2,9 @@
 
 Layout: `header` is the UTF-8 JSON header as a uint8 array; `W0, b0, W1, b1, ...` are the
 layers' arrays. The header holds what is needed to rebuild the model without params.yaml
-(layer sizes, activation, dtype, ...) plus free-form `metadata` from the caller. Loading
+(layer sizes, activation, dtype, ...), its input contract (contract.py: input shape and class
+labels in the header, the scaling's `input_mean` and `input_std` as arrays), and free-form
+`metadata` from the caller. Version 1 files, from before the contract, still load, without one. Loading
 reads the zip members itself (never np.load, never a pickle) and never lets the file size
 its memory: the archive's shape is bounded before zipfile parses it (archive.py), the
 members' declared sizes must total at most MAX_MODEL_BYTES and are counted as they inflate,
@@ -20,6 +22,7 @@ import os
 import struct
 import zipfile
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,14 +31,18 @@ import numpy.typing as npt
 
 from mlp.activations import ACTIVATIONS
 from mlp.archive import ArchiveError, open_archive, read_member
+from mlp.arrays import FloatArray
 from mlp.atomic import atomic_open
+from mlp.contract import InputContract
 from mlp.layers import INITIALIZERS
 from mlp.memory import GIB
 from mlp.model import MLP
 from mlp.validation import DTYPES
 
 FORMAT = "numpy-mlp"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, FORMAT_VERSION)  # version 1: no input contract
+CONTRACT_ARRAYS = ("input_mean", "input_std")
 NPY_MAGIC = b"\x93NUMPY"
 HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 PLAIN_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32), np.dtype(np.float64))
@@ -44,7 +51,7 @@ PLAIN_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32), np.dtype(np.float64))
 MAX_MODEL_BYTES = 1 * GIB  # uncompressed, all members together
 MAX_HEADER_BYTES = 1 << 20
 MAX_LAYERS = 256
-MAX_MEMBERS = 2 * MAX_LAYERS + 1
+MAX_MEMBERS = 2 * MAX_LAYERS + 1 + len(CONTRACT_ARRAYS)
 MAX_DIRECTORY_BYTES = 1024 * MAX_MEMBERS
 MAX_FILE_BYTES = MAX_MODEL_BYTES + (1 << 20)  # room for the zip's and the .npy headers
 NPY_HEADER_BYTES = 256  # at most, per array (NumPy pads its .npy header to 64 or 128 bytes)
@@ -69,7 +76,10 @@ class ModelFileError(ValueError):
 
 
 def save_model(
-    model: MLP, target: str | os.PathLike[str] | IO[bytes], metadata: dict[str, Any] | None = None
+    model: MLP,
+    target: str | os.PathLike[str] | IO[bytes],
+    metadata: dict[str, Any] | None = None,
+    contract: InputContract | None = None,
 ) -> None:
     """Write `model` to a file; the same model and metadata give identical bytes.
 
@@ -79,6 +89,7 @@ def save_model(
     target : a path (conventionally ending in .npz), written atomically, or a binary file
         opened for writing (e.g. by a caller that replaces several files together).
     metadata : JSON-serialisable facts to keep with the weights (e.g. architecture name).
+    contract : how raw inputs become the model's features (needed to use it: load_classifier).
 
     Raises ValueError, before writing anything, for a model that load_model would refuse
     as too large (over MAX_MODEL_BYTES, MAX_LAYERS layers, or a header over MAX_HEADER_BYTES).
@@ -92,10 +103,24 @@ def save_model(
         "dropout": model.dropout,
         "dtype": model.dtype.name,
         "metadata": metadata or {},
+        "input": None,
     }
+    arrays: dict[str, npt.NDArray[Any]] = {}
+    if contract is not None:
+        if contract.n_features != model.n_features or len(contract.labels) != model.n_classes:
+            raise ValueError(
+                f"the input contract describes {contract.n_features} features and {len(contract.labels)} "
+                f"classes, the model has {model.n_features} and {model.n_classes}"
+            )
+        header["input"] = {
+            "shape": list(contract.shape),
+            "labels": list(contract.labels),
+            "scaling": contract.scaling,
+        }
+        arrays |= dict(zip(CONTRACT_ARRAYS, (contract.mean, contract.std), strict=True))
     header_bytes = json.dumps(header, sort_keys=True).encode("utf-8")
     _check_loadable(model, header_bytes)
-    arrays: dict[str, npt.NDArray[Any]] = {"header": np.frombuffer(header_bytes, dtype=np.uint8)}
+    arrays["header"] = np.frombuffer(header_bytes, dtype=np.uint8)
     for i, layer in enumerate(model.layers):
         arrays[f"W{i}"], arrays[f"b{i}"] = layer.W, layer.b
     if isinstance(target, (str, os.PathLike)):
@@ -114,10 +139,47 @@ def load_model(path: str | os.PathLike[str]) -> tuple[MLP, dict[str, Any]]:
     from a size the file declares before that size is checked, so a forged file cannot
     exhaust memory.
     """
+    classifier = _load(Path(path))
+    return classifier.model, classifier.metadata
+
+
+@dataclass(frozen=True)
+class Classifier:
+    """A model with its input contract: everything needed to classify raw inputs."""
+
+    model: MLP
+    contract: InputContract
+    metadata: dict[str, Any]
+
+    def predict_proba(self, pixels: npt.ArrayLike) -> FloatArray:
+        """(n, n_classes) probabilities for raw inputs (n, *shape) in 0..255, scaled as in training."""
+        return self.model.predict_proba(self.contract.features(pixels))
+
+
+def load_classifier(path: str | os.PathLike[str]) -> Classifier:
+    """Read a model file that carries its input contract (load_model's checks, and that one)."""
     path = Path(path)
+    loaded = _load(path)
+    if loaded.contract is None:
+        raise ModelFileError(
+            f"{path}: has no input contract (how raw pixels were scaled for it): it was saved before "
+            "model files carried one, or without one; retrain it (`dvc repro` in the pipeline) to use it"
+        )
+    return Classifier(loaded.model, loaded.contract, loaded.metadata)
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    model: MLP
+    contract: InputContract | None
+    metadata: dict[str, Any]
+
+
+def _load(path: Path) -> _Loaded:
     try:
-        header, weights, biases = _read_model_file(path)
+        header, weights, biases, contract_arrays = _read_model_file(path)
         _check_arrays(header, weights, biases)
+        contract = _contract(header, contract_arrays)
     except (ModelFileError, ArchiveError) as error:
         raise ModelFileError(f"{path}: {error}") from None
     except FileNotFoundError:
@@ -125,7 +187,34 @@ def load_model(path: str | os.PathLike[str]) -> tuple[MLP, dict[str, Any]]:
     except READ_ERRORS as error:
         raise ModelFileError(f"{path}: not a readable model file ({type(error).__name__}: {error})") from None
     model = MLP.from_weights(weights, biases, header["activation"], header["init"], header["dropout"])
-    return model, header["metadata"]
+    return _Loaded(model, contract, header["metadata"])
+
+
+def _contract(header: dict[str, Any], arrays: list[npt.NDArray[Any]]) -> InputContract | None:
+    """The input contract the header and the input_mean and input_std arrays describe, if any."""
+    described = header.get("input")
+    if described is None:
+        return None
+    shape, labels, scaling = (described.get(key) for key in ("shape", "labels", "scaling"))
+    if not (
+        isinstance(shape, list)
+        and 1 <= len(shape) <= 4
+        and all(_is_int(size) and size > 0 for size in shape)
+        and math.prod(shape) == header["layer_sizes"][0]
+        and isinstance(labels, list)
+        and len(labels) == header["layer_sizes"][-1]
+        and all(isinstance(label, str) and len(label) <= 64 for label in labels)
+        and isinstance(scaling, str)
+        and len(scaling) <= 64
+    ):
+        raise ModelFileError(
+            f"header has an invalid input contract {_shorten(described)}; expected a shape of "
+            f"{header['layer_sizes'][0]} values, {header['layer_sizes'][-1]} labels and a scaling name"
+        )
+    try:
+        return InputContract(tuple(shape), tuple(labels), scaling, *arrays)
+    except ValueError as error:
+        raise ModelFileError(str(error)) from None
 
 
 def _check_loadable(model: MLP, header_bytes: bytes) -> None:
@@ -141,8 +230,10 @@ def _check_loadable(model: MLP, header_bytes: bytes) -> None:
         )
 
 
-def _read_model_file(path: Path) -> tuple[dict[str, Any], list[npt.NDArray[Any]], list[npt.NDArray[Any]]]:
-    """The checked header and the raw weight and bias arrays of the archive at `path`."""
+def _read_model_file(
+    path: Path,
+) -> tuple[dict[str, Any], list[npt.NDArray[Any]], list[npt.NDArray[Any]], list[npt.NDArray[Any]]]:
+    """The checked header and the raw weight, bias and input contract arrays of the archive at `path`."""
     with open(path, "rb") as handle:
         if handle.read(len(NPY_MAGIC)) == NPY_MAGIC:
             raise ModelFileError("is a single .npy array, not a model archive (.npz)")
@@ -161,6 +252,7 @@ def _read_model_file(path: Path) -> tuple[dict[str, Any], list[npt.NDArray[Any]]
         header = _read_header(_read_array(archive, members["header"], MAX_HEADER_BYTES))
         n_layers = len(header["layer_sizes"]) - 1
         expected = {f"W{i}" for i in range(n_layers)} | {f"b{i}" for i in range(n_layers)}
+        expected |= set(CONTRACT_ARRAYS) if header.get("input") is not None else set()
         if set(members) != expected | {"header"}:
             raise ModelFileError(
                 f"holds arrays {_shorten(sorted(members))}, expected {_shorten(sorted(expected))}"
@@ -172,7 +264,11 @@ def _read_model_file(path: Path) -> tuple[dict[str, Any], list[npt.NDArray[Any]]
             for arrays, name in ((weights, f"W{i}"), (biases, f"b{i}")):
                 arrays.append(_read_array(archive, members[name], budget))
                 budget -= members[name].file_size
-    return header, weights, biases
+        contract = []
+        for name in CONTRACT_ARRAYS if header.get("input") is not None else ():
+            contract.append(_read_array(archive, members[name], budget))
+            budget -= members[name].file_size
+    return header, weights, biases, contract
 
 
 def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> npt.NDArray[Any]:
@@ -208,8 +304,16 @@ def _read_header(raw: npt.NDArray[Any]) -> dict[str, Any]:
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ModelFileError("header does not describe a numpy-mlp model")
     version = header.get("format_version")
-    if not _is_int(version) or version != FORMAT_VERSION:
-        raise ModelFileError(f"format version {version!r} is not supported (expected {FORMAT_VERSION})")
+    if not _is_int(version) or version not in READABLE_VERSIONS:
+        raise ModelFileError(
+            f"format version {version!r} is not supported (expected one of {list(READABLE_VERSIONS)})"
+        )
+    if version == 1:
+        header["input"] = None
+    elif not (header.get("input") is None or isinstance(header["input"], dict)):
+        raise ModelFileError(
+            f"header has invalid input {_shorten(header['input'])}; expected an object or null"
+        )
     sizes = header.get("layer_sizes")
     if (
         not isinstance(sizes, list)

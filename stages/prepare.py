@@ -15,10 +15,20 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.model_selection import train_test_split
 
+import mlp
 from mlp.arrays import FloatArray
 from stages.common.mnist import load_mnist_split
 from stages.common.params import load_params
-from stages.common.prepared import TEST, TRAIN, VALIDATION, record_made_with, save_split, splits
+from stages.common.prepared import (
+    TEST,
+    TRAIN,
+    VALIDATION,
+    input_contract,
+    record_made_with,
+    save_contract,
+    save_split,
+    splits,
+)
 from stages.common.runner import StageError, run_stage
 
 Split = tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]  # (images, labels) as in the IDX files
@@ -71,23 +81,23 @@ def split_data(
     return parts
 
 
-def scale(parts: dict[str, Split], scaling: str) -> dict[str, Scaled]:
-    """Flatten images to (n, N_FEATURES) float32: pixels / 255, then optionally standardise.
+def scale(parts: dict[str, Split], scaling: str) -> tuple[dict[str, Scaled], mlp.InputContract]:
+    """Flatten images to (n, N_FEATURES) float32: pixels / 255, then optionally standardise; and the
+    input contract that does the same to new images (train puts it in each model file).
 
     Standardisation uses each pixel's mean and std from the training part only, so nothing
     about the test set leaks into training; constant pixels (std 0) are only centred.
     """
-    flat: dict[str, Scaled] = {
-        name: (images.reshape(len(images), -1).astype(np.float32) / np.float32(255), labels)
-        for name, (images, labels) in parts.items()
-    }
+    contract = input_contract(scaling)
     if scaling == "standardize":
-        X_train = flat[TRAIN][0]
+        images = parts[TRAIN][0]
+        X_train = contract.features(images)  # pixels / 255
         mean = X_train.mean(axis=0, dtype=np.float64).astype(np.float32)
         std = X_train.std(axis=0, dtype=np.float64).astype(np.float32)
         std[std < 1e-6] = 1
-        flat = {name: ((X - mean) / std, y) for name, (X, y) in flat.items()}
-    return flat
+        contract = input_contract(scaling, mean, std)
+    scaled = {name: (contract.features(images), labels) for name, (images, labels) in parts.items()}
+    return scaled, contract
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -108,8 +118,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         random_state=params["random_state"],
     )
     assert tuple(sorted(parts)) == tuple(sorted(splits(params["validation_size"])))
-    for name, (X, y) in scale(parts, params["scaling"]).items():
+    scaled, contract = scale(parts, params["scaling"])
+    for name, (X, y) in scaled.items():
         save_split(args.prepared, name, X, y)
+    save_contract(args.prepared, contract)
     record_made_with(args.prepared, params)
     sizes = ", ".join(f"{name} {len(y)}" for name, (_, y) in parts.items())
     print(f"prepare: {params['split']} split, {params['scaling']} scaling: {sizes}")

@@ -24,7 +24,7 @@ from mlp.augment import random_shifts
 from stages.common.mnist import IMAGE_SIDE, N_CLASSES
 from stages.common.output import open_output, write_csv, write_json
 from stages.common.params import architecture_settings, load_params
-from stages.common.prepared import TRAIN, VALIDATION, check_made_with, load_split, splits
+from stages.common.prepared import TRAIN, VALIDATION, check_made_with, load_contract, load_split, splits
 from stages.common.progress import EpochProgress, LiveHistory
 from stages.common.runner import StageError, run_stage
 
@@ -120,7 +120,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     seconds = time.perf_counter() - started
 
     with open_output(args.model, "wb") as handle:
-        mlp.save_model(model, handle, metadata={"architecture": args.arch, "settings": settings})
+        mlp.save_model(
+            model,
+            handle,
+            metadata={"architecture": args.arch, "settings": settings},
+            contract=load_contract(args.prepared),
+        )
     write_csv(args.history, list(result.history[0]), result.history)
     kept = result.kept
     write_json(

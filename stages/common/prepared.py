@@ -3,7 +3,10 @@
 One .npz per split, `<split>.npz` holding X (n, N_FEATURES) float32 and y (n,) uint8: always
 "train" and "test", and "val" exactly when params.yaml's prepare.validation_size is above 0
 (`splits`). Files are read with allow_pickle=False; reading checks shapes, dtypes,
-finiteness and labels so that bad arrays never reach training.
+finiteness and labels so that bad arrays never reach training. Beside them, `scaling.npz` holds
+the scaling's per-pixel `mean` and `std` (float32, N_FEATURES each): with MNIST's image shape and
+labels, the input contract every model file carries (`input_contract`), so that a model can be
+used on new images outside the pipeline.
 
 Beside the folder, `<folder>.json` (data/prepared.json) holds the prepare section of params.yaml
 the folder was made with. A stage that records prepare params in dvc.lock checks them against it
@@ -25,12 +28,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+import mlp
 from mlp.arrays import FloatArray, IntArray
-from stages.common.mnist import N_CLASSES, N_FEATURES, N_TEST, N_TRAIN
+from stages.common.mnist import IMAGE_SIDE, N_CLASSES, N_FEATURES, N_TEST, N_TRAIN
 from stages.common.output import open_output, write_text
 from stages.common.runner import StageError
 
 TRAIN, VALIDATION, TEST = "train", "val", "test"
+SCALING = "scaling"  # scaling.npz: the mean and std of the input contract
 NPY_MAGIC = b"\x93NUMPY"
 HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
@@ -45,6 +50,34 @@ def save_split(folder: str | Path, split: str, X: FloatArray, y: IntArray) -> No
     assert X.ndim == 2 and y.shape == (len(X),)
     with open_output(Path(folder) / f"{split}.npz", "wb") as handle:
         np.savez(handle, X=X.astype(np.float32, copy=False), y=y.astype(np.uint8, copy=False))
+
+
+def input_contract(
+    scaling: str, mean: FloatArray | None = None, std: FloatArray | None = None
+) -> mlp.InputContract:
+    """MNIST's input contract: 28x28 images, labels "0".."9", and the scaling (unit: no mean and std)."""
+    labels = [str(label) for label in range(N_CLASSES)]
+    unit = mlp.InputContract.unit((IMAGE_SIDE, IMAGE_SIDE), labels)
+    if mean is None or std is None:
+        return unit
+    return mlp.InputContract(unit.shape, unit.labels, scaling, mean, std)
+
+
+def save_contract(folder: str | Path, contract: mlp.InputContract) -> None:
+    """Write <folder>/scaling.npz: the contract's mean and std."""
+    with open_output(Path(folder) / f"{SCALING}.npz", "wb") as handle:
+        np.savez(handle, mean=contract.mean, std=contract.std)
+
+
+def load_contract(folder: str | Path) -> mlp.InputContract:
+    """The input contract of the prepared data in `folder`: unit scaling when mean is 0 and std 1."""
+    path = Path(folder) / f"{SCALING}.npz"
+    mean, std = (_read_checked(path, name) for name in ("mean", "std"))
+    unit = not mean.any() and bool((std == 1).all())
+    try:
+        return input_contract("unit" if unit else "standardize", mean, std)
+    except ValueError as error:
+        raise StageError(f"{path}: {error}; {FIX}") from None
 
 
 def made_with_path(folder: str | Path) -> Path:
@@ -80,16 +113,27 @@ def check_made_with(folder: str | Path, prepare: dict[str, Any], keys: tuple[str
         )
 
 
+FIX = "rerun `dvc repro prepare` (or delete data/prepared first)"
+
+
 def load_split(folder: str | Path, split: str) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
     """Read and check one prepared split; raise StageError naming the file and the fix."""
     path = Path(folder) / f"{split}.npz"
-    fix = "rerun `dvc repro prepare` (or delete data/prepared first)"
+    X, y = (_read_checked(path, name) for name in ("X", "y"))
+    problem = _problem(X, y)
+    if problem:
+        raise StageError(f"{path}: {problem}; {FIX}")
+    return X, y.astype(np.int64)
+
+
+def _read_checked(path: Path, name: str) -> npt.NDArray[Any]:
+    """_read_member, its errors a StageError naming the file and the fix."""
     try:
-        X, y = (_read_member(path, name) for name in ("X", "y"))
+        return _read_member(path, name)
     except FileNotFoundError:
-        raise StageError(f"{path} is missing; {fix}") from None
+        raise StageError(f"{path} is missing; {FIX}") from None
     except _Refused as error:
-        raise StageError(f"{path}: {error}; {fix}") from None
+        raise StageError(f"{path}: {error}; {FIX}") from None
     except (
         OSError,
         ValueError,
@@ -101,12 +145,8 @@ def load_split(folder: str | Path, split: str) -> tuple[npt.NDArray[np.float32],
         zipfile.BadZipFile,
     ) as error:
         raise StageError(
-            f"{path} is unreadable or corrupt ({type(error).__name__}: {error}); {fix}"
+            f"{path} is unreadable or corrupt ({type(error).__name__}: {error}); {FIX}"
         ) from None
-    problem = _problem(X, y)
-    if problem:
-        raise StageError(f"{path}: {problem}; {fix}")
-    return X, y.astype(np.int64)
 
 
 class _Refused(ValueError):
@@ -114,7 +154,12 @@ class _Refused(ValueError):
 
 
 # Each array's dtype and number of dimensions; no split holds more images than MNIST has.
-MEMBERS: dict[str, tuple[np.dtype[Any], int]] = {"X": (np.dtype("<f4"), 2), "y": (np.dtype("u1"), 1)}
+MEMBERS: dict[str, tuple[np.dtype[Any], int]] = {
+    "X": (np.dtype("<f4"), 2),
+    "y": (np.dtype("u1"), 1),
+    "mean": (np.dtype("<f4"), 1),
+    "std": (np.dtype("<f4"), 1),
+}
 MAX_ROWS = N_TRAIN + N_TEST
 MAX_ABS_FEATURE = 1e6  # prepare's scalings stay far inside this (standardising divides by >= 1e-6)
 
@@ -136,6 +181,8 @@ def _read_member(path: Path, name: str) -> npt.NDArray[Any]:
         shape, fortran_order, found = HEADER_READERS[version](member)
         if found != dtype or len(shape) != ndim or fortran_order:
             raise _Refused(f"{name} must be a {ndim}-D {dtype.name} array, got {found} {shape}")
+        if name in ("mean", "std") and shape != (N_FEATURES,):
+            raise _Refused(f"{name} declares shape {shape}; expected ({N_FEATURES},)")
         if not 0 < shape[0] <= MAX_ROWS or (name == "X" and shape[1] != N_FEATURES):
             raise _Refused(
                 f"{name} declares shape {shape}; expected 1 to {MAX_ROWS} rows"

@@ -48,7 +48,7 @@ def test_official_split_with_validation_and_standardisation():
         random_state=0,
     )
     assert [len(parts[name][1]) for name in splits(10)] == [50, 10, 20]
-    scaled = prepare.scale(parts, "standardize")
+    scaled, _ = prepare.scale(parts, "standardize")
     X_train = scaled["train"][0]
     varying = X_train.std(axis=0) > 0
     assert np.allclose(X_train.mean(axis=0), 0, atol=1e-5)
@@ -61,7 +61,7 @@ def test_stage_writes_the_splits_params_name(fresh):
     # the prepare settings it made them with.
     run_stage_in_process("prepare")
     written = sorted(path.name for path in (fresh / "data/prepared").iterdir())
-    assert written == sorted(f"{split}.npz" for split in splits(0))
+    assert written == sorted(f"{split}.npz" for split in (*splits(0), "scaling"))
     made_with = json.loads(made_with_path(fresh / "data/prepared").read_text())
     assert made_with == yaml.safe_load((fresh / "params.yaml").read_text())["prepare"]
     X_train, _ = load_split("data/prepared", "train")

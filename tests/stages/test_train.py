@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 
 import pytest
 
+import mlp
+from stages import prepare
+from stages.common.mnist import load_mnist_split
 from stages.common.prepared import load_split
 from tests.support.stages import (
     failing_stage,
@@ -19,6 +23,7 @@ from tests.support.stages import (
 from tests.support.synthetic import make_workspace
 
 TIMING = "reports/timing/tiny-42.json"
+SPLIT_KEYS = ("split", "subset", "test_fraction", "validation_size", "random_state")
 
 
 def test_stage_writes_every_declared_output(fresh):
@@ -86,3 +91,25 @@ def test_settings_the_data_cannot_take_fail_without_outputs(workspace, capsys, t
     before = snapshot(workspace)
     assert message in failing_stage("train", capsys)
     assert snapshot(workspace) == before
+
+
+@pytest.mark.parametrize("scaling", ["unit", "standardize"])
+def test_a_model_file_classifies_raw_pixels_as_evaluate_did(tmp_path, monkeypatch, scaling):
+    # The model file carries its input contract: outside the pipeline, the raw test pixels scaled
+    # by it are the prepared test set bit for bit, and give evaluate's predictions, every one.
+    params = tiny_params()
+    params["prepare"]["scaling"] = scaling
+    make_workspace(tmp_path, params)
+    monkeypatch.chdir(tmp_path)
+    run_pipeline()
+    classifier = mlp.load_classifier("data/models/tiny-42.npz")
+    assert (classifier.contract.shape, classifier.contract.scaling) == ((28, 28), scaling)
+    assert classifier.contract.labels == tuple("0123456789")
+    raw = load_mnist_split("data/raw", "train"), load_mnist_split("data/raw", "t10k")
+    settings = {key: params["prepare"][key] for key in SPLIT_KEYS}
+    test_images, _ = prepare.split_data(*raw, **settings)["test"]
+    X_test, _ = load_split("data/prepared", "test")
+    assert classifier.contract.features(test_images).tobytes() == X_test.tobytes()
+    with open("reports/predictions/tiny-42.csv") as handle:
+        evaluated = [int(row["predicted"]) for row in csv.DictReader(handle)]
+    assert classifier.predict_proba(test_images).argmax(axis=1).tolist() == evaluated
