@@ -195,6 +195,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--html", type=Path, required=True, help="the HTML page, beside the Markdown one")
     parser.add_argument("--curves", type=Path, required=True, help="every run's history in one table (CSV)")
+    parser.add_argument(
+        "--pad", type=Path, required=True, help="the drawing pad's weights (publish's output)"
+    )
     args = parser.parse_args(argv)
     patterns = {kind: getattr(args, kind) for kind in KINDS}
     if args.html.parent != args.markdown.parent:
@@ -218,7 +221,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     written = shared + [image for arch in architectures for image in arch.figures]
     _remove_stale(args.figures, {Path(image.src).name for image in written})
     comparison = Comparison.of(architectures, y_test)
-    blocks = page_blocks(params, architectures, comparison, shared, n_train=len(y_train))
+    pad = Path(os.path.relpath(args.pad, args.markdown.parent)).as_posix()
+    blocks = page_blocks(params, architectures, comparison, shared, n_train=len(y_train), pad_weights=pad)
     write_curves(args.curves, architectures)
     write_text(args.markdown, to_markdown(blocks))
     write_text(args.html, to_html(TITLE, blocks))

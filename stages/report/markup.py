@@ -1,8 +1,10 @@
-"""A tiny document model (headings, paragraphs, tables, images, preformatted text) and two renderers.
+"""A tiny document model (headings, paragraphs, tables, images, preformatted text, the drawing
+pad) and two renderers.
 
 `to_markdown` writes CommonMark/GFM that any Git host renders; `to_html` writes one
-self-contained page: inline CSS, no script, no network resource, images referenced by the
-relative paths given. The same blocks give the same bytes (no timestamps).
+self-contained page: inline CSS, no network resource, images and the pad's weights referenced by
+the relative paths given; its only script is the drawing pad's (pad.js, inlined). The same blocks
+give the same bytes (no timestamps).
 """
 
 from __future__ import annotations
@@ -10,6 +12,10 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
+from pathlib import Path
+
+PAD_SCRIPT = Path(__file__).with_name("pad.js")
+PAD_SIDE = 280  # the canvas, in CSS pixels: ten per MNIST pixel
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,16 @@ class Preformatted:
     text: str
 
 
-Block = Heading | Paragraph | Table | Image | Preformatted
+@dataclass(frozen=True)
+class Pad:
+    """A canvas to draw a digit on, read by every architecture's model in the browser (pad.js)."""
+
+    weights: str  # the weights' script, relative to the page, e.g. pad/models.js
+    labels: list[str]  # the classes, one column each
+    note: str  # what the Markdown page says instead
+
+
+Block = Heading | Paragraph | Table | Image | Preformatted | Pad
 
 
 def to_markdown(blocks: list[Block]) -> str:
@@ -63,6 +78,8 @@ def to_markdown(blocks: list[Block]) -> str:
             )
         elif isinstance(block, Image):
             parts.append(f"![{_md(block.caption)}]({block.src})\n\n*{_md(block.caption)}*")
+        elif isinstance(block, Pad):
+            parts.append(_md(block.note))
         else:
             fence = "`" * max(3, 1 + max((len(run) for run in re.findall("`+", block.text)), default=0))
             parts.append(f"{fence}text\n{block.text.rstrip()}\n{fence}")
@@ -85,6 +102,9 @@ figure { margin: 1rem 0 1.5rem; }
 img { max-width: 100%; height: auto; }
 figcaption { color: #59636e; font-size: 0.9rem; }
 pre { background: #f6f8fa; padding: 0.75rem; overflow-x: auto; }
+.pad { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
+#pad-canvas { border: 1px solid #d0d7de; touch-action: none; cursor: crosshair; }
+.pad-digit { font-size: 1.6rem; font-weight: bold; text-align: center; }
 """
 
 
@@ -104,6 +124,8 @@ def to_html(title: str, blocks: list[Block]) -> str:
             body.append(f"<p>{html.escape(block.text)}</p>")
         elif isinstance(block, Table):
             body.append(_html_table(block))
+        elif isinstance(block, Pad):
+            body.append(_html_pad(block))
         elif isinstance(block, Image):
             src, caption = html.escape(block.src), html.escape(block.caption)
             body.append(
@@ -118,6 +140,17 @@ def to_html(title: str, blocks: list[Block]) -> str:
         f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
         + "\n".join(body)
         + "\n</body>\n</html>\n"
+    )
+
+
+def _html_pad(pad: Pad) -> str:
+    head = "".join(f"<th>{html.escape(label)}</th>" for label in ["run", "digit", *pad.labels])
+    return (
+        f'<div class="pad"><canvas id="pad-canvas" width="{PAD_SIDE}" height="{PAD_SIDE}"></canvas>\n'
+        '<div><p><button id="pad-clear" type="button">Clear</button></p><p id="pad-status"></p>\n'
+        f'<table id="pad-table"><thead><tr>{head}</tr></thead><tbody></tbody></table></div></div>\n'
+        f'<script src="{html.escape(pad.weights)}"></script>\n'
+        f"<script>\n{PAD_SCRIPT.read_text(encoding='utf-8')}</script>"
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from stages.report.charts import format_seconds
 from stages.report.comparison import ALPHA, Comparison
 from stages.report.inputs import Architecture, RunResult
-from stages.report.markup import Block, Heading, Image, Paragraph, Preformatted, Table
+from stages.report.markup import Block, Heading, Image, Pad, Paragraph, Preformatted, Table
 
 TITLE = "MNIST MLP report"
 
@@ -26,6 +26,7 @@ def page_blocks(
     comparison: Comparison,
     overview: list[Image],
     n_train: int,
+    pad_weights: str,
 ) -> list[Block]:
     """The whole page: summary, metrics, comparisons, parameters, shared figures, then one
     section per architecture."""
@@ -45,6 +46,8 @@ def page_blocks(
         _metrics_table(architectures),
         Heading(2, "Comparison"),
         *_comparison_blocks(architectures, comparison),
+        Heading(2, "Draw a digit"),
+        *_pad_blocks(architectures, pad_weights),
         Heading(2, "Parameters"),
         *_parameter_blocks(params),
         Heading(2, "Figures"),
@@ -61,6 +64,24 @@ def page_blocks(
     for arch in architectures:
         blocks += _architecture_blocks(arch)
     return blocks
+
+
+def _pad_blocks(architectures: list[Architecture], weights: str) -> list[Block]:
+    runs = ", ".join(arch.chosen.name for arch in architectures)
+    return [
+        Paragraph(
+            f"Draw a digit with a mouse, a pen or a finger: each architecture's model ({runs}) reads it "
+            "in the browser after every stroke, prepared as MNIST's digits were (fitted into 20x20 pixels, "
+            "centred by mass in 28x28) and scaled by the input contract its model file carries. The "
+            "python -m tools.predict command does the same for image files."
+        ),
+        Pad(
+            weights,
+            _classes(architectures[0].chosen),
+            note=f"The drawing pad is on index.html (open it in a browser). It loads the weights from "
+            f"{weights}, a DVC-cached output of the publish stage: `dvc pull` or `dvc repro` brings it.",
+        ),
+    ]
 
 
 def _seeds(seeds: list[int]) -> str:

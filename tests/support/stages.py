@@ -14,7 +14,7 @@ from types import ModuleType
 import pytest
 import yaml
 
-from stages import check, evaluate, fetch, prepare, train
+from stages import check, evaluate, fetch, prepare, publish, train
 from stages.common.runner import run_stage
 from stages.report import __main__ as report
 from tests.support import PROJECT
@@ -25,6 +25,7 @@ MODULES: dict[str, ModuleType] = {
     "fetch": fetch,
     "prepare": prepare,
     "train": train,
+    "publish": publish,
     "evaluate": evaluate,
     "report": report,
 }

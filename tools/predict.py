@@ -1,0 +1,190 @@
+"""Read handwritten digits from image files with a trained model: `python -m tools.predict`.
+
+    python -m tools.predict IMAGE_OR_FOLDER... [--model ARCH-SEED|FILE] [--format text|csv|json]
+
+Each image (PNG, JPEG, BMP or GIF; any size; grayscale or colour; dark on light or light on
+dark) is turned into an MNIST digit as MNIST's own were made (stages.common.handwriting), then
+scaled by the input contract its model file carries. A folder stands for the images in it.
+The model is a run of the pipeline, ARCH-SEED (its file is where dvc.yaml's train stage writes
+it), or a model file; by default the notebook's network, `medium`, with the first seed of
+params.yaml. Prints each file's digit with its probability and the next two candidates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+import mlp
+from stages.common.handwriting import Gray, NoDigitError, to_mnist
+from stages.common.params import ParamsError, read_yaml
+
+FORMATS = {"PNG": (".png",), "JPEG": (".jpg", ".jpeg"), "BMP": (".bmp",), "GIF": (".gif",)}
+SUFFIXES = {suffix for suffixes in FORMATS.values() for suffix in suffixes}
+MAX_PIXELS = 64_000_000  # a 64-megapixel photo; Pillow would otherwise decode up to 179 million
+DEFAULT_ARCHITECTURE = "medium"  # the reference notebook's network
+CANDIDATES = 3  # the digit and the next two
+
+
+class PredictError(ValueError):
+    """A file or model this command cannot use; the message names it and says why."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    file: str
+    ranked: list[tuple[str, float]]  # (label, probability), most likely first
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.predict", description=__doc__.split("\n\n")[0])
+    parser.add_argument("images", nargs="+", help="image files, or folders of them")
+    parser.add_argument(
+        "--model",
+        help=f"a run, ARCH-SEED (e.g. deep-42), or a model file (.npz); default: {DEFAULT_ARCHITECTURE} "
+        "with params.yaml's first seed",
+    )
+    parser.add_argument("--format", choices=("text", "csv", "json"), default="text")
+    args = parser.parse_args(argv)
+    try:
+        classifier = mlp.load_classifier(model_path(args.model))
+        files = list(image_files(args.images))
+    except (PredictError, ParamsError, mlp.ModelFileError) as error:
+        print(f"predict: error: {error}", file=sys.stderr)
+        return 1
+    predictions, failed = [], 0
+    for path in files:
+        try:
+            predictions.append(predict(classifier, path))
+        except PredictError as error:
+            print(f"predict: error: {path}: {error}", file=sys.stderr)
+            failed += 1
+    write(predictions, args.format)
+    return 1 if failed else 0
+
+
+def model_path(model: str | None) -> Path:
+    """The model file `--model` names: a file as given, or run ARCH-SEED's file as dvc.yaml places it."""
+    if model is not None and (model.endswith(".npz") or "/" in model):
+        return Path(model)
+    if model is None:
+        seeds = read_yaml("params.yaml").get("seeds") or [42]
+        model = f"{DEFAULT_ARCHITECTURE}-{seeds[0]}"
+    path = Path(read_yaml("dvc.yaml")["stages"]["train"]["outs"][0].replace("${key}", model))
+    if not path.exists():
+        raise PredictError(
+            f"{path}, the model of run {model}, is not here: `dvc pull {path}` fetches it from the DVC "
+            f"remote, `dvc repro train@{model}` trains it, and `dvc artifacts get . {model}` (in any "
+            "folder, with the project's URL for .) downloads it"
+        )
+    return path
+
+
+def image_files(arguments: Sequence[str]) -> Iterator[Path]:
+    """The files named, with a folder standing for its image files (by suffix, in name order)."""
+    for argument in arguments:
+        path = Path(argument)
+        if path.is_dir():
+            inside = sorted(
+                item for item in path.iterdir() if item.suffix.lower() in SUFFIXES and item.is_file()
+            )
+            if not inside:
+                raise PredictError(f"folder {path} holds no image files ({', '.join(sorted(SUFFIXES))})")
+            yield from inside
+        else:
+            yield path
+
+
+def predict(classifier: mlp.Classifier, path: Path) -> Prediction:
+    """The ranked candidates for the digit in image `path`."""
+    try:
+        digit = to_mnist(read_gray(path))
+    except NoDigitError as error:
+        raise PredictError(str(error)) from None
+    probabilities = classifier.predict_proba(digit[None])[0].astype(float)
+    order = np.argsort(-probabilities, kind="stable")[:CANDIDATES]
+    return Prediction(str(path), [(classifier.contract.labels[i], float(probabilities[i])) for i in order])
+
+
+def read_gray(path: Path) -> Gray:
+    """The image's brightness, 0..255; transparency is shown over the backdrop its ink stands out on."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is checked below
+            with Image.open(path, formats=list(FORMATS)) as image:
+                if image.width * image.height > MAX_PIXELS:
+                    raise PredictError(_too_large(image.width * image.height))
+                frames = getattr(image, "n_frames", 1)
+                if frames > 1:
+                    raise PredictError(
+                        f"is an animation of {frames} frames; save the frame to read as a still image"
+                    )
+                if image.mode == "L":
+                    return np.asarray(image, dtype=np.float64)
+                rgba = np.asarray(image.convert("RGBA"), dtype=np.float64)
+    except PredictError:
+        raise
+    except FileNotFoundError:
+        raise PredictError("no such file") from None
+    except IsADirectoryError:
+        raise PredictError("is a folder") from None
+    except UnidentifiedImageError:
+        raise PredictError(f"is not an image this command reads ({', '.join(FORMATS)})") from None
+    except Image.DecompressionBombError as error:
+        raise PredictError(
+            _too_large(int("".join(filter(str.isdigit, str(error).split(" pixels")[0]))))
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise PredictError(f"is truncated or corrupt ({error})") from None
+    luma = rgba[..., :3] @ np.array([0.299, 0.587, 0.114])
+    alpha = rgba[..., 3] / 255
+    if (alpha < 1).any():
+        light_ink = alpha.sum() > 0 and np.average(luma, weights=alpha) > 127.5
+        luma = luma * alpha + (0 if light_ink else 255) * (1 - alpha)
+    return luma
+
+
+def _too_large(n_pixels: int) -> str:
+    return f"declares {n_pixels:,} pixels, over the {MAX_PIXELS:,} this command reads; shrink it first"
+
+
+def write(predictions: list[Prediction], form: str) -> None:
+    """Print the predictions as text lines, CSV or JSON."""
+    if form == "json":
+        rows: list[dict[str, Any]] = [
+            {
+                "file": p.file,
+                "digit": p.ranked[0][0],
+                "probability": round(p.ranked[0][1], 6),
+                "candidates": [{"digit": label, "probability": round(prob, 6)} for label, prob in p.ranked],
+            }
+            for p in predictions
+        ]
+        print(json.dumps(rows, indent=2))
+    elif form == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        ranks = ("digit", "second", "third")[:CANDIDATES]
+        writer.writerow(["file", *(f"{rank}{suffix}" for rank in ranks for suffix in ("", "_probability"))])
+        for p in predictions:
+            writer.writerow(
+                [p.file, *(value for label, prob in p.ranked for value in (label, f"{prob:.6f}"))]
+            )
+    else:
+        for p in predictions:
+            (label, prob), *others = p.ranked
+            rest = ", ".join(f"{other} ({q:.4f})" for other, q in others)
+            print(f"{p.file}: {label} (probability {prob:.4f}); next {rest}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
