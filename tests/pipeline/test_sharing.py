@@ -7,10 +7,13 @@ models and metrics included, without training anything.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from tests.support.dvc import IDENTITY, make_repo, sh
 from tests.support.stages import tiny_params
@@ -23,7 +26,7 @@ def machines(tmp_path_factory) -> tuple[Path, Path]:
     """(A, B): A ran and pushed the baseline; B cloned it and pulled its data."""
     root = tmp_path_factory.mktemp("sharing")
     remote, store = root / "remote.git", root / "dvc-store"
-    sh(root, "git", "init", "-q", "--bare", str(remote))
+    sh(root, "git", "init", "-q", "--bare", "--initial-branch=main", str(remote))
     a = make_repo(root / "a", tiny_params())
     sh(a, "dvc", "remote", "add", "-d", "store", str(store))
     sh(a, "dvc", "repro")
@@ -85,3 +88,36 @@ def test_a_queued_sweep_run_on_one_machine_is_shared_whole(machines):
     assert "rate-0.02" in shown and "rate-0.2" in shown
     for name in ("rate-0.02", "rate-0.2"):
         _applied_without_training(b, name)
+
+
+def test_a_model_is_fetched_by_name_from_the_registry_and_used(machines, tmp_path):
+    # The baseline's dvc.yaml declares each run's model as an artifact (the publish stage wrote it);
+    # anyone fetches one from the git remote and its DVC remote, by path or, once a version is
+    # tagged as DVC's model registry (GTO) does it, by name, and the predict command reads a digit with it.
+    a, _ = machines
+    declared = (a / "dvc.yaml").read_text()
+    assert "tiny-42:" in declared and "architecture-tiny" in declared and "type: model" in declared
+    remote = a.parent / "remote.git"
+    consumer = tmp_path / "consumer"
+    consumer.mkdir()
+    sh(consumer, "dvc", "get", str(remote), "data/models/tiny-42.npz", "-o", "by-path.npz")
+    sh(
+        a, "git", *IDENTITY, "tag", "-a", "tiny-42@v1.0.0", "-m", "Registering tiny-42 v1.0.0"
+    )  # as `gto register` does
+    sh(a, "git", "push", "-q", str(remote), "tiny-42@v1.0.0")
+    sh(consumer, "dvc", "artifacts", "get", str(remote), "tiny-42", "-o", "by-name.npz")
+    assert (consumer / "by-name.npz").read_bytes() == (a / "data/models/tiny-42.npz").read_bytes()
+    assert (consumer / "by-path.npz").read_bytes() == (a / "data/models/tiny-42.npz").read_bytes()
+    digit = np.zeros((60, 40), np.uint8)
+    digit[10:50, 18:22] = 255  # a "1"
+    Image.fromarray(digit).save(consumer / "one.png")
+    shown = sh(
+        a,
+        sys.executable,
+        "-m",
+        "tools.predict",
+        str(consumer / "one.png"),
+        "--model",
+        str(consumer / "by-name.npz"),
+    )
+    assert shown.startswith(f"{consumer / 'one.png'}: ") and "(probability " in shown

@@ -15,7 +15,7 @@ import yaml
 import mlp
 from stages.common.output import write_csv, write_json
 from stages.common.params import architecture_settings
-from stages.common.prepared import record_made_with, save_split
+from stages.common.prepared import input_contract, record_made_with, save_split
 from tests.support import PROJECT
 from tests.support.stages import run_stage_in_process
 
@@ -46,7 +46,10 @@ def build_project(root: Path, names: Sequence[str], seeds: Sequence[int] = (42,)
         model = mlp.MLP([784, 8, 10], np.random.default_rng(i))
         settings = architecture_settings(params, arch) | {"seed": seed}  # as the train stage records them
         mlp.save_model(
-            model, root / f"data/models/{name}.npz", metadata={"architecture": arch, "settings": settings}
+            model,
+            root / f"data/models/{name}.npz",
+            metadata={"architecture": arch, "settings": settings},
+            contract=input_contract("unit"),
         )
         losses = {"loss": 2.3, "train_loss": 2.2, "test_loss": 2.4}
         history = [
