@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install repro test lint format full-mnist seed-study experiments prune restore bench clean
+.PHONY: install repro test lint format full-mnist seed-study experiments prune restore predict bench clean
 
 install: $(STAMP)
 
@@ -60,6 +60,10 @@ prune: install
 # Back to the last commit after a failed or unwanted experiment (what a stage's error message says).
 restore: install
 	$(BIN)/python -m tools.restore
+
+# Read digits from your own images: make predict IMAGES="digit.png folder/" [MODEL=deep-42 or a .npz file].
+predict: install
+	$(BIN)/python -m tools.predict $(IMAGES) $(if $(MODEL),--model $(MODEL))
 
 bench: install
 	$(BIN)/python benchmarks/train_throughput.py

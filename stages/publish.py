@@ -51,15 +51,17 @@ def artifacts(architectures: Sequence[str], seeds: Sequence[int], models: str) -
 
 
 def register(registry: Path, section: dict[str, Any]) -> bool:
-    """Make `registry`'s artifacts section `section`, keeping the rest of the file (and its
-    comments) as it was; returns whether the file changed."""
+    """Make `registry`'s artifacts section `section` (none if empty), keeping the rest of the file
+    and its comments as they were; returns whether the file changed."""
     yaml = YAML()  # round-trip: comments and order stay
     yaml.width = 110
-    text = registry.read_text(encoding="utf-8")
-    document = yaml.load(text)
-    if document.get("artifacts") == section:
+    document = yaml.load(registry.read_text(encoding="utf-8"))
+    if (document.get("artifacts") or {}) == section:
         return False
-    document["artifacts"] = section
+    if section:
+        document["artifacts"] = section
+    else:
+        del document["artifacts"]
     buffer = io.StringIO()
     yaml.dump(document, buffer)
     write_text(registry, buffer.getvalue())

@@ -78,14 +78,13 @@ def model_path(model: str | None) -> Path:
     if model is not None and (model.endswith(".npz") or "/" in model):
         return Path(model)
     if model is None:
-        seeds = read_yaml("params.yaml").get("seeds") or [42]
-        model = f"{DEFAULT_ARCHITECTURE}-{seeds[0]}"
+        model = f"{DEFAULT_ARCHITECTURE}-{read_yaml('params.yaml')['seeds'][0]}"
     path = Path(read_yaml("dvc.yaml")["stages"]["train"]["outs"][0].replace("${key}", model))
     if not path.exists():
         raise PredictError(
             f"{path}, the model of run {model}, is not here: `dvc pull {path}` fetches it from the DVC "
-            f"remote, `dvc repro train@{model}` trains it, and `dvc artifacts get . {model}` (in any "
-            "folder, with the project's URL for .) downloads it"
+            f"remote, `dvc repro train@{model}` trains it; elsewhere, `dvc get URL {path}` or "
+            f"`dvc artifacts get URL {model}` downloads it"
         )
     return path
 

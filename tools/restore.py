@@ -3,8 +3,9 @@
 What a failed or unwanted `dvc exp run -S` or `dvc repro` leaves behind: params.yaml with the
 new value, outputs DVC deleted before a stage ran, dvc.lock entries, .gitignore lines and files
 of new items. This puts back params.yaml, dvc.lock and the files git tracks under reports/ and
-data/ as HEAD has them (uncommitted changes to them are dropped), restores the DVC-cached
-outputs (`dvc checkout`) and removes what no committed item declares (`tools.prune`).
+data/ as HEAD has them (uncommitted changes to them are dropped), and dvc.yaml's artifacts
+section, which the publish stage writes (the rest of dvc.yaml is the user's and stays), restores
+the DVC-cached outputs (`dvc checkout`) and removes what no committed item declares (`tools.prune`).
 
 Files are written from `git show HEAD:PATH` where their bytes differ, not checked out: DVC's
 `-S` may rewrite params.yaml within the second git last looked at it, and when the length stays
@@ -19,8 +20,11 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from ruamel.yaml import YAML
+
 from stages.common.output import write_bytes
 from stages.common.runner import StageError
+from stages.publish import register
 from tools.prune import prune
 
 # What git keeps of a run: the params, the lock and the uncached outputs and .gitignore files.
@@ -46,6 +50,11 @@ def restore() -> list[str]:
         if not os.path.isfile(path) or Path(path).read_bytes() != committed:
             write_bytes(path, committed)
             restored.append(f"restored {path}")
+    committed_artifacts = (
+        YAML(typ="safe", pure=True).load(_run("git", "show", "HEAD:dvc.yaml")).get("artifacts")
+    )
+    if register(Path("dvc.yaml"), committed_artifacts or {}):
+        restored.append("restored dvc.yaml's artifacts section")
     _run("dvc", "checkout")
     return restored + [f"removed {item}" for item in prune()]
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 PAD_SCRIPT = Path(__file__).with_name("pad.js")
 PAD_SIDE = 280  # the canvas, in CSS pixels: ten per MNIST pixel
+PAD_SEEN = 28  # the digit the models read, one canvas pixel per MNIST pixel (drawn three times larger)
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,8 @@ figcaption { color: #59636e; font-size: 0.9rem; }
 pre { background: #f6f8fa; padding: 0.75rem; overflow-x: auto; }
 .pad { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
 #pad-canvas { border: 1px solid #d0d7de; touch-action: none; cursor: crosshair; }
+#pad-seen { width: 84px; height: 84px; image-rendering: pixelated; vertical-align: middle;
+            background: black; }
 .pad-digit { font-size: 1.6rem; font-weight: bold; text-align: center; }
 """
 
@@ -147,7 +150,8 @@ def _html_pad(pad: Pad) -> str:
     head = "".join(f"<th>{html.escape(label)}</th>" for label in ["run", "digit", *pad.labels])
     return (
         f'<div class="pad"><canvas id="pad-canvas" width="{PAD_SIDE}" height="{PAD_SIDE}"></canvas>\n'
-        '<div><p><button id="pad-clear" type="button">Clear</button></p><p id="pad-status"></p>\n'
+        '<div><p><button id="pad-clear" type="button">Clear</button> What the models see, 28x28: '
+        f'<canvas id="pad-seen" width="{PAD_SEEN}" height="{PAD_SEEN}"></canvas></p><p id="pad-status"></p>\n'
         f'<table id="pad-table"><thead><tr>{head}</tr></thead><tbody></tbody></table></div></div>\n'
         f'<script src="{html.escape(pad.weights)}"></script>\n'
         f"<script>\n{PAD_SCRIPT.read_text(encoding='utf-8')}</script>"

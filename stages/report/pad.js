@@ -10,6 +10,7 @@
   const status = document.getElementById("pad-status");
   const table = document.getElementById("pad-table");
   const context = canvas.getContext("2d", { willReadFrequently: true });
+  const seen = document.getElementById("pad-seen").getContext("2d");
 
   const floats = (text) => {
     const bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
@@ -136,10 +137,16 @@
     window.pad.results = results;
     const rows = results.map(({ run, labels, p }) => {
       const best = p.indexOf(Math.max(...p));
-      const cells = p.map((q) => `<td class="number" style="background: rgba(9, 105, 218, ${q.toFixed(3)})">${q.toFixed(2)}</td>`);
+      const cells = p.map((q) => {
+        const ink = q > 0.5 ? "color: white; " : "";
+        return `<td class="number" style="${ink}background: rgba(9, 105, 218, ${q.toFixed(3)})">${q.toFixed(2)}</td>`;
+      });
       return `<tr><td>${run}</td><td class="pad-digit" data-run="${run}">${labels[best]}</td>${cells.join("")}</tr>`;
     });
     table.tBodies[0].innerHTML = rows.join("");
+    const view = seen.createImageData(SIDE, SIDE);
+    if (pixels) pixels.forEach((v, i) => view.data.set([v, v, v, 255], 4 * i));
+    seen.putImageData(view, 0, 0);
     if (models.length) status.textContent = pixels ? "" : "Draw a digit in the box (mouse, pen or finger).";
   }
 
