@@ -53,6 +53,10 @@ class InputContract:
             raise ValueError("input contract's mean and std must be finite, and std above 0")
         if not self.labels or len(set(self.labels)) != len(self.labels):
             raise ValueError(f"input contract's labels must be distinct, got {list(self.labels)}")
+        if not all(
+            isinstance(label, str) and label.isprintable() and 0 < len(label) <= 64 for label in self.labels
+        ):
+            raise ValueError("input contract's labels must be printable strings of 1 to 64 characters")
 
     @property
     def n_features(self) -> int:

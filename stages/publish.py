@@ -6,9 +6,9 @@ Usage (from dvc.yaml): python -m stages.publish --models data/models/{run}.npz -
   in the `artifacts:` section of dvc.yaml: type model, named like its run (`medium-42`), labelled
   with its architecture and seed, so that `dvc artifacts get URL medium-42` fetches it. DVC
   expands stages with `matrix` but not artifacts, so this stage writes that section from
-  params.yaml (that section only, and only when it changed): adding an architecture or a seed
-  needs no edit by hand. dvc.yaml is not a declared output (DVC forbids that); the section is
-  what `git diff dvc.yaml` shows after such a change.
+  params.yaml (only the artifacts that are its models, and only when they changed; artifacts
+  declared by hand stay): adding an architecture or a seed needs no edit by hand. dvc.yaml is not
+  a declared output (DVC forbids that); `git diff dvc.yaml` shows the change.
 - The drawing pad. Each architecture's first-seed model, with its input contract, goes into one
   JavaScript file that the report page's pad loads (`window.PAD_MODELS`; arrays as base64 of
   little-endian float32). It is a DVC-cached output: git does not carry megabytes of weights.
@@ -20,6 +20,8 @@ import argparse
 import base64
 import io
 import json
+import re
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -50,18 +52,36 @@ def artifacts(architectures: Sequence[str], seeds: Sequence[int], models: str) -
     }
 
 
-def register(registry: Path, section: dict[str, Any]) -> bool:
-    """Make `registry`'s artifacts section `section` (none if empty), keeping the rest of the file
-    and its comments as they were; returns whether the file changed."""
+def owned(artifacts: dict[str, Any], models: str) -> dict[str, Any]:
+    """The artifacts this stage writes: those whose path matches `models`, {run} standing for any run."""
+    ours = re.compile(re.escape(models).replace(re.escape(RUN), ".+"))
+    return {name: value for name, value in artifacts.items() if ours.fullmatch(str(value.get("path", "")))}
+
+
+def models_pattern(dvc_yaml: dict[str, Any]) -> str:
+    """The --models pattern of the publish stage's command in a parsed dvc.yaml."""
+    words = shlex.split(dvc_yaml["stages"]["publish"]["cmd"])
+    return words[words.index("--models") + 1]
+
+
+def register(registry: Path, section: dict[str, Any], models: str) -> bool:
+    """Make `registry`'s artifacts that are files matching `models` those of `section`, keeping
+    every other artifact, the rest of the file and its comments as they were; returns whether
+    the file changed."""
     yaml = YAML()  # round-trip: comments and order stay
     yaml.width = 110
     document = yaml.load(registry.read_text(encoding="utf-8"))
-    if (document.get("artifacts") or {}) == section:
+    artifacts = document.get("artifacts") or {}
+    stale = owned(artifacts, models)
+    if stale == section:
         return False
-    if section:
-        document["artifacts"] = section
+    for name in stale:
+        del artifacts[name]
+    artifacts.update(section)
+    if artifacts:
+        document["artifacts"] = artifacts
     else:
-        del document["artifacts"]
+        document.pop("artifacts", None)
     buffer = io.StringIO()
     yaml.dump(document, buffer)
     write_text(registry, buffer.getvalue())
@@ -118,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     architectures, seeds = list(params["architectures"]), params["seeds"]
     models = pad_models(architectures, seeds[0], args.models)
     write_text(args.pad, f"window.PAD_MODELS = {json.dumps(models)};\n")
-    changed = register(args.registry, artifacts(architectures, seeds, args.models))
+    changed = register(args.registry, artifacts(architectures, seeds, args.models), args.models)
     print(
         f"publish: {len(architectures) * len(seeds)} models declared as DVC artifacts in {args.registry}"
         f"{' (updated)' if changed else ''}; the drawing pad's weights ({len(models)} models) in {args.pad}"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -23,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 import mlp
 from stages.common.handwriting import Gray, NoDigitError, to_mnist
+from stages.common.mnist import IMAGE_SIDE
 from stages.common.params import ParamsError, read_yaml
 
 FORMATS = {"PNG": (".png",), "JPEG": (".jpg", ".jpeg"), "BMP": (".bmp",), "GIF": (".gif",)}
@@ -48,7 +50,7 @@ class Prediction:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.predict", description=__doc__.split("\n\n")[0])
-    parser.add_argument("images", nargs="+", help="image files, or folders of them")
+    parser.add_argument("images", nargs="+", help="image files, or folders of them (not their subfolders)")
     parser.add_argument(
         "--model",
         help=f"a run, ARCH-SEED (e.g. deep-42), or a model file (.npz); default: {DEFAULT_ARCHITECTURE} "
@@ -56,20 +58,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--format", choices=("text", "csv", "json"), default="text")
     args = parser.parse_args(argv)
+    for stream in (sys.stdout, sys.stderr):  # file names in any encoding, on a terminal of any encoding
+        stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     try:
-        classifier = mlp.load_classifier(model_path(args.model))
-        files = list(image_files(args.images))
+        classifier = load(model_path(args.model))
     except (PredictError, ParamsError, mlp.ModelFileError) as error:
         print(f"predict: error: {error}", file=sys.stderr)
         return 1
-    predictions, failed = [], 0
-    for path in files:
-        try:
-            predictions.append(predict(classifier, path))
-        except PredictError as error:
-            print(f"predict: error: {path}: {error}", file=sys.stderr)
-            failed += 1
-    write(predictions, args.format)
+    failed = False
+    try:
+        with Output(args.format) as output:
+            for path in image_files(args.images):
+                try:
+                    output.add(predict(classifier, path))
+                except PredictError as error:
+                    print(f"predict: error: {path}: {error}", file=sys.stderr)
+                    failed = True
+    except BrokenPipeError:  # the reader stopped, as `| head` does: nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 1 if failed else 0
 
 
@@ -77,8 +84,14 @@ def model_path(model: str | None) -> Path:
     """The model file `--model` names: a file as given, or run ARCH-SEED's file as dvc.yaml places it."""
     if model is not None and (model.endswith(".npz") or "/" in model):
         return Path(model)
+    params = read_yaml("params.yaml")
+    runs = [f"{arch}-{seed}" for arch in params["architectures"] for seed in params["seeds"]]
     if model is None:
-        model = f"{DEFAULT_ARCHITECTURE}-{read_yaml('params.yaml')['seeds'][0]}"
+        model = f"{DEFAULT_ARCHITECTURE}-{params['seeds'][0]}"
+    elif model not in runs:
+        raise PredictError(
+            f"--model {model!r} is neither a model file (.npz) nor a run of params.yaml ({', '.join(runs)})"
+        )
     path = Path(read_yaml("dvc.yaml")["stages"]["train"]["outs"][0].replace("${key}", model))
     if not path.exists():
         raise PredictError(
@@ -89,19 +102,28 @@ def model_path(model: str | None) -> Path:
     return path
 
 
+def load(path: Path) -> mlp.Classifier:
+    """The classifier in model file `path`, if it reads 28x28 digits as this command makes them."""
+    if path.exists() and not path.is_file():
+        raise PredictError(f"{path}: is not a model file but a folder, a device or a pipe")
+    classifier = mlp.load_classifier(path)
+    if classifier.contract.shape != (IMAGE_SIDE, IMAGE_SIDE):
+        raise PredictError(
+            f"{path}: takes inputs of shape {classifier.contract.shape}, not the {IMAGE_SIDE}x{IMAGE_SIDE} "
+            "digits this command makes of images"
+        )
+    return classifier
+
+
 def image_files(arguments: Sequence[str]) -> Iterator[Path]:
-    """The files named, with a folder standing for its image files (by suffix, in name order)."""
+    """The files named, with a folder standing for the image files in it (by suffix, in name order)."""
     for argument in arguments:
         path = Path(argument)
-        if path.is_dir():
-            inside = sorted(
-                item for item in path.iterdir() if item.suffix.lower() in SUFFIXES and item.is_file()
-            )
-            if not inside:
-                raise PredictError(f"folder {path} holds no image files ({', '.join(sorted(SUFFIXES))})")
-            yield from inside
-        else:
+        if not path.is_dir():
             yield path
+            continue
+        inside = sorted(item for item in path.iterdir() if item.suffix.lower() in SUFFIXES and item.is_file())
+        yield from inside or [path]  # an empty folder is reported as a bad file: read_gray says why
 
 
 def predict(classifier: mlp.Classifier, path: Path) -> Prediction:
@@ -116,7 +138,12 @@ def predict(classifier: mlp.Classifier, path: Path) -> Prediction:
 
 
 def read_gray(path: Path) -> Gray:
-    """The image's brightness, 0..255; transparency is shown over the backdrop its ink stands out on."""
+    """The image's brightness, 0..255, upright as a viewer shows it (phones store photos turned and
+    say so in EXIF); transparency is shown over the backdrop its ink stands out on."""
+    if path.is_dir():
+        raise PredictError(f"is a folder that holds no image files ({', '.join(sorted(SUFFIXES))})")
+    if path.exists() and not path.is_file():
+        raise PredictError("is a device or a pipe, not an image file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is checked below
@@ -128,15 +155,16 @@ def read_gray(path: Path) -> Gray:
                     raise PredictError(
                         f"is an animation of {frames} frames; save the frame to read as a still image"
                     )
-                if image.mode == "L":
-                    return np.asarray(image, dtype=np.float64)
-                rgba = np.asarray(image.convert("RGBA"), dtype=np.float64)
+                upright = ImageOps.exif_transpose(image)
+                if upright.mode == "L":
+                    return np.asarray(upright, dtype=np.float64)
+                rgba = np.asarray(upright.convert("RGBA"), dtype=np.float64)
     except PredictError:
         raise
     except FileNotFoundError:
         raise PredictError("no such file") from None
-    except IsADirectoryError:
-        raise PredictError("is a folder") from None
+    except PermissionError:
+        raise PredictError("cannot be read: permission denied") from None
     except UnidentifiedImageError:
         raise PredictError(f"is not an image this command reads ({', '.join(FORMATS)})") from None
     except Image.DecompressionBombError as error:
@@ -157,32 +185,46 @@ def _too_large(n_pixels: int) -> str:
     return f"declares {n_pixels:,} pixels, over the {MAX_PIXELS:,} this command reads; shrink it first"
 
 
-def write(predictions: list[Prediction], form: str) -> None:
-    """Print the predictions as text lines, CSV or JSON."""
-    if form == "json":
-        rows: list[dict[str, Any]] = [
-            {
-                "file": p.file,
-                "digit": p.ranked[0][0],
-                "probability": round(p.ranked[0][1], 6),
-                "candidates": [{"digit": label, "probability": round(prob, 6)} for label, prob in p.ranked],
-            }
-            for p in predictions
-        ]
-        print(json.dumps(rows, indent=2))
-    elif form == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        ranks = ("digit", "second", "third")[:CANDIDATES]
-        writer.writerow(["file", *(f"{rank}{suffix}" for rank in ranks for suffix in ("", "_probability"))])
-        for p in predictions:
-            writer.writerow(
+class Output:
+    """Prints predictions as they come (text lines or CSV rows), or as one JSON list at the end."""
+
+    def __init__(self, form: str) -> None:
+        self.form, self.rows = form, list[dict[str, Any]]()
+        self.csv = csv.writer(sys.stdout, lineterminator="\n")
+
+    def __enter__(self) -> Output:
+        if self.form == "csv":
+            ranks = ("digit", "second", "third")[:CANDIDATES]
+            self.csv.writerow(
+                ["file", *(f"{rank}{suffix}" for rank in ranks for suffix in ("", "_probability"))]
+            )
+        return self
+
+    def add(self, p: Prediction) -> None:
+        if self.form == "json":
+            self.rows.append(
+                {
+                    "file": p.file,
+                    "digit": p.ranked[0][0],
+                    "probability": round(p.ranked[0][1], 6),
+                    "candidates": [
+                        {"digit": label, "probability": round(prob, 6)} for label, prob in p.ranked
+                    ],
+                }
+            )
+        elif self.form == "csv":
+            self.csv.writerow(
                 [p.file, *(value for label, prob in p.ranked for value in (label, f"{prob:.6f}"))]
             )
-    else:
-        for p in predictions:
+        else:
             (label, prob), *others = p.ranked
             rest = ", ".join(f"{other} ({q:.4f})" for other, q in others)
             print(f"{p.file}: {label} (probability {prob:.4f}); next {rest}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.form == "json" and exc[0] is None:
+            print(json.dumps(self.rows, indent=2))
+        sys.stdout.flush()  # a closed pipe is found here, inside the caller's try
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 What a failed or unwanted `dvc exp run -S` or `dvc repro` leaves behind: params.yaml with the
 new value, outputs DVC deleted before a stage ran, dvc.lock entries, .gitignore lines and files
 of new items. This puts back params.yaml, dvc.lock and the files git tracks under reports/ and
-data/ as HEAD has them (uncommitted changes to them are dropped), and dvc.yaml's artifacts
-section, which the publish stage writes (the rest of dvc.yaml is the user's and stays), restores
+data/ as HEAD has them (uncommitted changes to them are dropped), and the artifacts of dvc.yaml
+that the publish stage writes (the rest of dvc.yaml is the user's and stays), restores
 the DVC-cached outputs (`dvc checkout`) and removes what no committed item declares (`tools.prune`).
 
 Files are written from `git show HEAD:PATH` where their bytes differ, not checked out: DVC's
@@ -24,7 +24,7 @@ from ruamel.yaml import YAML
 
 from stages.common.output import write_bytes
 from stages.common.runner import StageError
-from stages.publish import register
+from stages.publish import models_pattern, owned, register
 from tools.prune import prune
 
 # What git keeps of a run: the params, the lock and the uncached outputs and .gitignore files.
@@ -50,11 +50,10 @@ def restore() -> list[str]:
         if not os.path.isfile(path) or Path(path).read_bytes() != committed:
             write_bytes(path, committed)
             restored.append(f"restored {path}")
-    committed_artifacts = (
-        YAML(typ="safe", pure=True).load(_run("git", "show", "HEAD:dvc.yaml")).get("artifacts")
-    )
-    if register(Path("dvc.yaml"), committed_artifacts or {}):
-        restored.append("restored dvc.yaml's artifacts section")
+    committed = YAML(typ="safe", pure=True).load(_run("git", "show", "HEAD:dvc.yaml"))
+    models = models_pattern(committed)
+    if register(Path("dvc.yaml"), owned(committed.get("artifacts") or {}, models), models):
+        restored.append("restored the models' artifacts in dvc.yaml")
     _run("dvc", "checkout")
     return restored + [f"removed {item}" for item in prune()]
 

@@ -4,8 +4,10 @@ MNIST's digits were made this way (LeCun, Cortes and Burges' description of the 
 fitted into a 20x20 box that keeps the aspect ratio, anti-aliased, then placed in a 28x28 field
 so that their centre of mass is at its centre. `to_mnist` does the same to a grayscale picture:
 dark-on-light pictures are inverted first (the border says which is background), the background
-level is subtracted and the contrast stretched, so a photo of ink on paper works. A 28x28
-picture is taken as an MNIST digit already, only inverted if its background is light.
+level is subtracted and the contrast stretched, specks and paper grain are dropped (`strokes`),
+and the fitted digit's brightest pixel is made white, as MNIST's are, so that thin pen strokes
+on a large scan do not fade to grey. A 28x28 picture is taken as an MNIST digit already, only
+inverted if its background is light.
 
 The report's drawing pad (stages/report/pad.js) runs the same steps in the browser; its test
 holds the two to the same pixels. Area-averaging resampling is written here rather than taken
@@ -18,6 +20,7 @@ import math
 
 import numpy as np
 import numpy.typing as npt
+import scipy.ndimage
 
 from stages.common.mnist import IMAGE_SIDE
 
@@ -26,6 +29,7 @@ Gray = npt.NDArray[np.float64]  # (height, width), 0 (black) .. 255 (white)
 BOX = 20  # MNIST's digits fill a BOX x BOX square before centring
 INK = 32  # a pixel at least this bright (after stretching) belongs to the digit's bounding box
 MIN_CONTRAST = 40  # between background and the brightest ink, or there is no digit
+SPECK = 0.05  # a group of ink pixels with less than this share of the largest group's ink is dust
 
 
 class NoDigitError(ValueError):
@@ -36,23 +40,35 @@ def to_mnist(gray: Gray) -> npt.NDArray[np.uint8]:
     """The (28, 28) uint8 MNIST digit that grayscale picture `gray` shows."""
     if background(gray) > 127.5:
         gray = 255 - gray  # dark ink on light paper -> MNIST's white on black
-    if gray.shape == (IMAGE_SIDE, IMAGE_SIDE):
-        return to_pixels(gray)
     level, peak = background(gray), float(gray.max())
     if peak - level < MIN_CONTRAST:
         raise NoDigitError(
             f"holds no digit: its brightness varies by {peak - level:.0f} of 255 from the background, "
             f"under {MIN_CONTRAST}"
         )
-    ink = np.clip((gray - level) / (peak - level), 0, 1) * 255
-    rows, columns = np.flatnonzero((ink >= INK).any(axis=1)), np.flatnonzero((ink >= INK).any(axis=0))
+    if gray.shape == (IMAGE_SIDE, IMAGE_SIDE):
+        return to_pixels(gray)
+    ink = strokes(np.clip((gray - level) / (peak - level), 0, 1) * 255)
+    rows, columns = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     crop = ink[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
     scale = BOX / max(crop.shape)
     height, width = (max(1, half_up(side * scale)) for side in crop.shape)
     field = np.zeros((IMAGE_SIDE, IMAGE_SIDE))
     top, left = (IMAGE_SIDE - height) // 2, (IMAGE_SIDE - width) // 2
-    field[top : top + height, left : left + width] = area_resize(crop, height, width)
+    resized = area_resize(crop, height, width)
+    field[top : top + height, left : left + width] = resized * (255 / resized.max())
     return to_pixels(centre_by_mass(field))
+
+
+def strokes(ink: Gray) -> Gray:
+    """`ink` with only its strokes: pixels of at least INK in 8-connected groups that hold at least
+    SPECK of the largest group's ink; dust, paper grain and noise in a photo are smaller."""
+    labels, count = scipy.ndimage.label(ink >= INK, structure=np.ones((3, 3)))
+    mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=count + 1)
+    mass[0] = 0  # the background
+    kept = mass >= SPECK * mass.max()
+    kept[0] = False
+    return np.where(kept[labels], ink, 0)
 
 
 def background(gray: Gray) -> float:

@@ -5,7 +5,7 @@
 // which the publish stage writes (reports/pad/models.js, a DVC-cached file). No network is used.
 "use strict";
 (() => {
-  const SIDE = 28, BOX = 20, INK = 32, MIN_CONTRAST = 40, LEAKY_SLOPE = 0.01;
+  const SIDE = 28, BOX = 20, INK = 32, MIN_CONTRAST = 40, SPECK = 0.05, LEAKY_SLOPE = 0.01;
   const canvas = document.getElementById("pad-canvas");
   const status = document.getElementById("pad-status");
   const table = document.getElementById("pad-table");
@@ -81,21 +81,45 @@
       }
     return moved;
   }
+  function strokes(ink, h, w) { // ink pixels in 8-connected groups with at least SPECK of the largest's ink
+    const labels = new Int32Array(h * w), masses = [0];
+    for (let start = 0; start < h * w; start++) {
+      if (labels[start] || ink[start] < INK) continue;
+      const label = masses.length, stack = [start];
+      let mass = 0;
+      labels[start] = label;
+      while (stack.length) {
+        const at = stack.pop(), y = Math.floor(at / w), x = at % w;
+        mass += ink[at];
+        for (let dy = -1; dy <= 1; dy++)
+          for (let dx = -1; dx <= 1; dx++) {
+            const ny = y + dy, nx = x + dx, next = ny * w + nx;
+            if (ny >= 0 && ny < h && nx >= 0 && nx < w && !labels[next] && ink[next] >= INK) {
+              labels[next] = label;
+              stack.push(next);
+            }
+          }
+      }
+      masses.push(mass);
+    }
+    const largest = masses.reduce((a, b) => Math.max(a, b), 0);
+    return ink.map((v, i) => (labels[i] && masses[labels[i]] >= SPECK * largest ? v : 0));
+  }
   const toPixels = (gray) => Uint8Array.from(gray, (v) => Math.min(255, Math.max(0, Math.floor(v + 0.5))));
 
   function toMnist(picture, h, w) {
     let gray = Float64Array.from(picture);
     if (background(gray, h, w) > 127.5) gray = gray.map((v) => 255 - v);
-    if (h === SIDE && w === SIDE) return toPixels(gray);
     const level = background(gray, h, w);
     let peak = -Infinity;
     for (const v of gray) peak = Math.max(peak, v);
     if (peak - level < MIN_CONTRAST) return null;
-    const ink = gray.map((v) => Math.min(Math.max((v - level) / (peak - level), 0), 1) * 255);
+    if (h === SIDE && w === SIDE) return toPixels(gray);
+    const ink = strokes(gray.map((v) => Math.min(Math.max((v - level) / (peak - level), 0), 1) * 255), h, w);
     let top = h, bottom = -1, left = w, right = -1;
     for (let y = 0; y < h; y++)
       for (let x = 0; x < w; x++)
-        if (ink[y * w + x] >= INK) {
+        if (ink[y * w + x] > 0) {
           top = Math.min(top, y); bottom = Math.max(bottom, y);
           left = Math.min(left, x); right = Math.max(right, x);
         }
@@ -104,9 +128,12 @@
     const scale = BOX / Math.max(ch, cw);
     const height = Math.max(1, Math.floor(ch * scale + 0.5)), width = Math.max(1, Math.floor(cw * scale + 0.5));
     const resized = areaResize(crop, ch, cw, height, width);
+    let brightest = 0;
+    for (const v of resized) brightest = Math.max(brightest, v);
     const field = new Float64Array(SIDE * SIDE);
     const y0 = Math.floor((SIDE - height) / 2), x0 = Math.floor((SIDE - width) / 2);
-    for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) field[(y0 + y) * SIDE + x0 + x] = resized[y * width + x];
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) field[(y0 + y) * SIDE + x0 + x] = resized[y * width + x] * (255 / brightest);
     return toPixels(centreByMass(field));
   }
 

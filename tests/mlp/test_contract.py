@@ -42,6 +42,7 @@ def test_standardize_is_the_formula_in_float32():
         ({"std": np.zeros(6, np.float32)}, "std above 0"),
         ({"mean": np.full(6, np.nan, np.float32)}, "must be finite"),
         ({"labels": ("a", "a", "b")}, "labels must be distinct"),
+        ({"labels": ("a", "b\x1b[2J", "c")}, "labels must be printable strings"),
     ],
 )
 def test_a_contract_that_cannot_scale_is_refused(change, message):

@@ -26,17 +26,22 @@ def test_artifacts_name_every_run_with_its_labels():
     assert section["b-2"]["labels"] == ["mnist", "mlp", "architecture-b", "seed-2"]
 
 
-def test_register_rewrites_the_artifacts_section_only_and_only_when_it_changed(tmp_path):
+def test_register_rewrites_the_models_artifacts_only_and_only_when_they_changed(tmp_path):
     registry = tmp_path / "dvc.yaml"
-    text = "# a comment that stays\nstages:\n  x:\n    cmd: echo  # and this one\n"
+    text = (
+        "# a comment that stays\nstages:\n  x:\n    cmd: echo  # and this one\nartifacts:\n"
+        "  my-data:  # declared by hand\n    path: data/prepared\n    type: dataset\n"
+    )
     registry.write_text(text)
-    assert publish.register(registry, publish.artifacts(["a"], [1], PATTERN))
+    assert publish.register(registry, publish.artifacts(["a"], [1], PATTERN), PATTERN)
     written = registry.read_text()
-    assert written.startswith(text) and yaml.safe_load(written)["artifacts"]["a-1"]["type"] == "model"
+    assert written.startswith(text) and list(yaml.safe_load(written)["artifacts"]) == ["my-data", "a-1"]
     mtime = registry.stat().st_mtime_ns
-    assert not publish.register(registry, publish.artifacts(["a"], [1], PATTERN))
+    assert not publish.register(registry, publish.artifacts(["a"], [1], PATTERN), PATTERN)
     assert registry.stat().st_mtime_ns == mtime
-    assert publish.register(registry, {})
+    assert publish.register(registry, publish.artifacts(["b"], [1], PATTERN), PATTERN)
+    assert list(yaml.safe_load(registry.read_text())["artifacts"]) == ["my-data", "b-1"]
+    assert publish.register(registry, {}, PATTERN)
     assert registry.read_text() == text
 
 

@@ -6,7 +6,11 @@ import contextlib
 import csv
 import io
 import json
+import os
+import shlex
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -124,6 +128,7 @@ def _bad_files(folder: Path) -> dict[str, str]:
     frames[0].save(folder / "animated.gif", save_all=True, append_images=frames[1:])
     Image.fromarray(np.full((50, 60), 200, np.uint8)).save(folder / "blank.png")
     (folder / "empty").mkdir()
+    os.mkfifo(folder / "fifo.png")
     return {
         "notes.png": "is not an image this command reads (PNG, JPEG, BMP, GIF)",
         "truncated.png": "is truncated or corrupt",
@@ -131,7 +136,8 @@ def _bad_files(folder: Path) -> dict[str, str]:
         "animated.gif": "is an animation of 2 frames; save the frame to read as a still image",
         "blank.png": "holds no digit",
         "missing.png": "no such file",
-        "empty": "folder {folder}/empty holds no image files",
+        "empty": "empty: is a folder that holds no image files (.bmp, .gif, .jpeg, .jpg, .png)",
+        "fifo.png": "fifo.png: is a device or a pipe, not an image file",
     }
 
 
@@ -141,9 +147,8 @@ def test_each_bad_file_gets_one_clear_message_and_no_traceback(trained, monkeypa
         status, out, err = _run(capsys, str(tmp_path / name), "test-png/0000.png")
         lines = err.splitlines()
         assert status == 1 and len(lines) == 1 and "Traceback" not in err, err
-        assert message.format(folder=tmp_path) in lines[0] and lines[0].startswith("predict: error: ")
-        if name != "empty":  # a bad file does not stop the others
-            assert out.startswith("test-png/0000.png: ")
+        assert message in lines[0] and lines[0].startswith("predict: error: ")
+        assert out.startswith("test-png/0000.png: ")  # a bad file does not stop the others
 
 
 def test_text_output_and_model_choice(trained, monkeypatch, capsys):
@@ -154,12 +159,41 @@ def test_text_output_and_model_choice(trained, monkeypatch, capsys):
     assert _run(capsys, "test-png/0000.png", "--model", f"data/models/{RUN}.npz")[1] == out
 
 
-def test_a_missing_or_contractless_model_says_how_to_get_one(trained, monkeypatch, capsys, tmp_path):
+def test_a_model_that_is_missing_unknown_or_unfit_says_so(trained, monkeypatch, capsys, tmp_path):
     monkeypatch.chdir(trained)
-    status, _, err = _run(capsys, "test-png/0000.png", "--model", "deep-42")
-    assert status == 1 and "data/models/deep-42.npz, the model of run deep-42, is not here" in err
-    assert "dvc pull data/models/deep-42.npz" in err and "dvc artifacts get" in err
+    model = Path(f"data/models/{RUN}.npz")
+    model.rename(tmp_path / "away.npz")
+    try:
+        status, _, err = _run(capsys, "test-png/0000.png")
+    finally:
+        (tmp_path / "away.npz").rename(model)
+    assert status == 1 and f"data/models/{RUN}.npz, the model of run {RUN}, is not here" in err
+    assert f"dvc pull data/models/{RUN}.npz" in err and "dvc artifacts get" in err
     old = tmp_path / "old.npz"
-    mlp.save_model(mlp.load_model(f"data/models/{RUN}.npz")[0], old)  # no contract
-    status, _, err = _run(capsys, "test-png/0000.png", "--model", str(old))
-    assert status == 1 and "has no input contract" in err and "Traceback" not in err
+    mlp.save_model(mlp.load_model(model)[0], old)  # no contract
+    square = tmp_path / "square.npz"
+    contract = mlp.InputContract.unit((32, 32), list("0123456789"))
+    mlp.save_model(mlp.MLP([1024, 4, 10], np.random.default_rng(0)), square, contract=contract)
+    for chosen, message in [
+        ("deep-42", "--model 'deep-42' is neither a model file (.npz) nor a run of params.yaml (medium-42)"),
+        ("../../etc/passwd", "no such model file"),
+        ("data/models", "is not a model file but a folder, a device or a pipe"),
+        (str(old), "has no input contract"),
+        (str(square), "takes inputs of shape (32, 32), not the 28x28 digits this command makes of images"),
+    ]:
+        status, out, err = _run(capsys, "test-png/0000.png", "--model", chosen)
+        assert status == 1 and out == "" and err.count("\n") == 1 and message in err, err
+
+
+def test_output_survives_a_closed_pipe_and_any_encoding(trained, tmp_path):
+    # `| head -1` closes the pipe: no traceback; a file name that is not UTF-8 prints with escapes.
+    odd = tmp_path / "bad\udcffname.png"
+    odd.write_bytes((trained / "test-png/0000.png").read_bytes())
+    command = [sys.executable, "-m", "tools.predict", "test-png", str(odd)]
+    environment = os.environ | {"PYTHONIOENCODING": "ascii", "PYTHONPATH": str(PROJECT)}
+    piped = subprocess.run(
+        f"{shlex.join(command)} | head -1", shell=True, cwd=trained, env=environment, capture_output=True
+    )
+    assert piped.returncode == 0 and piped.stdout.count(b"\n") == 1 and piped.stderr == b"", piped.stderr
+    done = subprocess.run([*command[:3], str(odd)], cwd=trained, env=environment, capture_output=True)
+    assert done.returncode == 0 and done.stdout.startswith(str(tmp_path).encode() + b"/bad\\udcffname.png: ")
