@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from threadpoolctl import threadpool_info
 
 from stages.common.output import write_json
 from stages.common.params import ParamsError, read_yaml, validate
@@ -121,6 +122,8 @@ def machine_facts() -> dict[str, Any]:
         "system": platform.platform(),
         "python": platform.python_version(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        # Results are bit-identical only with the same BLAS kernel (OPENBLAS_CORETYPE picks one).
+        "blas": [f"{i['internal_api']} {i['version']} {i['architecture']}" for i in threadpool_info()],
     }
 
 
