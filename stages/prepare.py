@@ -8,7 +8,6 @@ validation set carved out of the training part, and standardisation are options.
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,7 +16,7 @@ from sklearn.model_selection import train_test_split
 
 from mlp.arrays import FloatArray
 from stages.common.mnist import load_mnist_split
-from stages.common.params import load_params
+from stages.common.params_core import load_params, training_size
 from stages.common.prepared import TEST, TRAIN, VALIDATION, record_made_with, save_split, splits
 from stages.common.runner import StageError, run_stage
 
@@ -42,14 +41,16 @@ def split_data(
             f"prepare.subset is {subset} but MNIST has only {len(images)} training images; "
             f"set it to at most {len(images)}, or to null for all of them"
         )
+    sizes = {
+        "split": split,
+        "subset": subset,
+        "test_fraction": test_fraction,
+        "validation_size": validation_size,
+    }
+    problems, _, _ = training_size(sizes, available=len(images))
+    if problems:
+        raise StageError(problems[0])
     images, labels = images[:subset], labels[:subset]
-    n_test = math.ceil(test_fraction * len(images))  # as train_test_split counts it
-    if split == "notebook" and not 0 < n_test < len(images):
-        raise StageError(
-            f"prepare.subset {len(images)} with prepare.test_fraction {test_fraction} leaves "
-            f"{len(images) - n_test} training and {n_test} test images; both need at least one: raise "
-            "prepare.subset or change prepare.test_fraction"
-        )
     if split == "notebook":
         X_train, X_test, y_train, y_test = train_test_split(
             images, labels, test_size=test_fraction, random_state=random_state
@@ -59,11 +60,6 @@ def split_data(
         parts = {TRAIN: (images, labels), TEST: test}
     if validation_size:
         X_train, y_train = parts[TRAIN]
-        if validation_size >= len(X_train):
-            raise StageError(
-                f"prepare.validation_size {validation_size} leaves no training images (only {len(X_train)}); "
-                f"set it below {len(X_train)}"
-            )
         X_train, X_val, y_train, y_val = train_test_split(
             X_train, y_train, test_size=validation_size, random_state=random_state
         )

@@ -13,7 +13,7 @@ from tests.support import PROJECT
 PACKAGES = ("mlp", "stages", "tools")
 # What mlp may import besides NumPy and itself: no YAML, command line or pipeline modules.
 LIBRARY_STANDARD_MODULES = {
-    "__future__", "collections", "contextlib", "dataclasses", "io", "itertools", "json", "math",
+    "__future__", "collections", "contextlib", "dataclasses", "importlib", "io", "itertools", "json", "math",
     "os", "pathlib", "struct", "tempfile", "typing", "zipfile", "zlib",
 }  # fmt: skip
 
@@ -102,3 +102,16 @@ def test_every_test_the_docs_cite_exists():
         if not re.search(rf"^def {test}\(", (PROJECT / "tests" / file).read_text(), re.MULTILINE)
     ]
     assert not missing, missing
+
+
+def test_mlp_names_load_from_the_modules_its_table_names():
+    # mlp imports its public names on first use from mlp.HOMES; the type checkers' list must match.
+    import mlp
+
+    tree = ast.parse((PROJECT / "mlp/__init__.py").read_text())
+    typed = {
+        alias.asname for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names
+    }
+    assert typed - {None} == set(mlp.HOMES) == set(mlp.__all__)
+    for name, home in mlp.HOMES.items():
+        assert name.isupper() or getattr(mlp, name).__module__ == f"mlp.{home}", name

@@ -55,6 +55,23 @@ def test_forced_rerun_is_byte_identical(repo):
     assert changed <= {"reports/timing/tiny-42.json"}, changed
 
 
+def test_editing_the_network_code_reruns_only_what_runs_it(repo):
+    # Exact code deps: a change to mlp/train.py (the training loop) reruns train and what follows,
+    # never check, fetch or prepare; a change to mlp/atomic.py, which every stage runs, reruns all.
+    sh(repo, "dvc", "repro")
+    loop = repo / "mlp/train.py"
+    original = loop.read_text()
+    loop.write_text(original + "# an edit\n")
+    stale = set(json.loads(sh(repo, "dvc", "status", "--json")))
+    loop.write_text(original)
+    assert {"train@tiny-42", "train@small-42"} <= stale
+    assert not stale & {"check", "fetch", "prepare"}, stale
+    writer = repo / "mlp/atomic.py"
+    writer.write_text(writer.read_text() + "# an edit\n")
+    assert {"check", "fetch", "prepare"} <= set(json.loads(sh(repo, "dvc", "status", "--json")))
+    writer.write_text(writer.read_text().removesuffix("# an edit\n"))
+
+
 def test_changing_one_architecture_reruns_only_it_and_switching_back_uses_the_run_cache(repo):
     # Editing architectures.small reruns only small's stages (and what reads every architecture);
     # restoring the old value checks the old results out of the run-cache instead of retraining.

@@ -147,12 +147,22 @@ def test_params_written_by_yaml_dump_round_trip(params, tmp_path):
     assert load_params(path) == loaded == params
 
 
-@pytest.mark.parametrize("stage", ["prepare", "train", "report"])
-def test_bad_params_stop_a_stage_before_it_touches_anything(workspace, capsys, stage):
-    # Every stage that reads params.yaml validates all of it before it touches anything (the cases above).
-    (workspace / "params.yaml").write_text(params_text(tiny_params(epochs=0)))
+@pytest.mark.parametrize(
+    ("stage", "section", "key", "message"),
+    [
+        ("prepare", "prepare", "test_fraction", "prepare.test_fraction: must be a finite number in (0, 1)"),
+        ("train", "train", "epochs", "train.epochs: must be at least 1"),
+        ("report", "train", "epochs", "train.epochs: must be at least 1"),
+    ],
+)
+def test_bad_params_stop_a_stage_before_it_touches_anything(workspace, capsys, stage, section, key, message):
+    # A stage validates what it reads before it touches anything: prepare its section (so its deps
+    # leave mlp's tables out), the others all of params.yaml (the cases above), as check does.
+    params = tiny_params()
+    params[section][key] = 0
+    (workspace / "params.yaml").write_text(params_text(params))
     before = snapshot(workspace)
-    assert "train.epochs: must be at least 1" in failing_stage(stage, capsys)
+    assert message in failing_stage(stage, capsys)
     assert snapshot(workspace) == before
 
 
