@@ -128,6 +128,23 @@ def test_an_item_with_a_dvc_lock_entry_loses_it_its_outputs_and_its_gitignore_li
     assert all(Path(path).read_text() == path for path in UNRELATED)
 
 
+def test_dvc_lock_is_rewritten_atomically(workspace, monkeypatch):
+    # A failure while dvc.lock is written (a full disk, Ctrl-C) leaves the old file whole.
+    lock = yaml.safe_load(LOCK)
+    lock["stages"]["train@small-42"] = {"cmd": "x", "outs": [{"path": "data/models/small-42.npz"}]}
+    Path("dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+    before = _read("dvc.lock")
+
+    def dump_half(self, data, stream):
+        stream.write(before[: len(before) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tools.prune.YAML, "dump", dump_half)
+    with pytest.raises(OSError, match="cannot write dvc.lock"):
+        prune()
+    assert _read("dvc.lock") == before and not list(Path().glob(".dvc.lock.*.tmp"))
+
+
 def test_per_item_outputs_come_from_dvc_yaml_and_cover_every_folder_the_report_reads():
     definition = yaml.safe_load((PROJECT / "dvc.yaml").read_text())
     patterns = item_outputs(definition)
