@@ -16,14 +16,16 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
+from ruamel.yaml import YAML
 
 OUTPUTS = ("--figures", "--markdown", "--html", "--curves")
 
 
 def report_command(folder: Path) -> list[str]:
     """dvc.yaml's report command, its outputs redirected into `folder`."""
-    words = shlex.split(yaml.safe_load(Path("dvc.yaml").read_text())["stages"]["report"]["cmd"])
+    words = shlex.split(
+        YAML(typ="safe", pure=True).load(Path("dvc.yaml").read_text())["stages"]["report"]["cmd"]
+    )
     for flag in OUTPUTS:
         index = words.index(flag) + 1
         words[index] = str(folder / Path(words[index]).name)

@@ -6,9 +6,8 @@ import ast
 import re
 from pathlib import Path
 
-import yaml
-
 from tests.support import PROJECT
+from tests.support import yaml12 as yaml
 
 PACKAGES = ("mlp", "stages", "tools")
 # What mlp may import besides NumPy and itself: no YAML, command line or pipeline modules.
@@ -115,3 +114,23 @@ def test_mlp_names_load_from_the_modules_its_table_names():
     assert typed - {None} == set(mlp.HOMES) == set(mlp.__all__)
     for name, home in mlp.HOMES.items():
         assert name.isupper() or getattr(mlp, name).__module__ == f"mlp.{home}", name
+
+
+def test_every_library_the_code_imports_is_declared():
+    # An import that works only because another package pulls it in breaks with that package.
+    import sys
+    import tomllib
+
+    declared = {
+        re.split(r"[<>=\[ ]", spec)[0].lower()
+        for spec in tomllib.loads((PROJECT / "pyproject.toml").read_text())["project"]["dependencies"]
+    }
+    distribution = {"sklearn": "scikit-learn", "ruamel": "ruamel.yaml"}
+    imported = {
+        name.split(".")[0]
+        for package in PACKAGES
+        for path in (PROJECT / package).rglob("*.py")
+        for name in _imports(path)
+    }
+    third_party = imported - set(sys.stdlib_module_names) - set(PACKAGES) - {"__future__"}
+    assert {distribution.get(name, name) for name in third_party} <= declared

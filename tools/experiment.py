@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from threadpoolctl import threadpool_info
 
 from stages.common.output import write_json
@@ -78,7 +77,7 @@ def _hydra(value: Any) -> str:
         return "{" + ",".join(f"{key}:{_hydra(item)}" for key, item in value.items()) + "}"
     if isinstance(value, list):
         return "[" + ",".join(_hydra(item) for item in value) + "]"
-    return yaml.safe_dump(value, default_flow_style=True).removesuffix("\n...\n").strip()
+    return value if isinstance(value, str) else json.dumps(value)  # null, true, 0.1 as YAML 1.2 reads them
 
 
 def main(argv: Sequence[str] | None = None) -> None:

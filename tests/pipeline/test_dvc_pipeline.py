@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
+from tests.support import yaml12 as yaml
 from tests.support.dvc import make_repo, sh
 from tests.support.synthetic import small_params
 

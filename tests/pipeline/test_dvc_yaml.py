@@ -8,9 +8,9 @@ import shutil
 import subprocess
 
 import pytest
-import yaml
 
 from tests.support import PROJECT
+from tests.support import yaml12 as yaml
 from tests.support.imports import PACKAGES, import_closure
 from tests.support.stages import MODULES, run_stage_in_process, tiny_params
 from tests.support.synthetic import make_workspace

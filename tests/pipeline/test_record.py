@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from stages.common.runner import RESTORE_COMMAND
+from tests.support import yaml12 as yaml
 from tests.support.dvc import IDENTITY, make_repo, run, sh, start
 from tests.support.stages import params_text, tiny_params
 

@@ -8,11 +8,11 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 
 from stages.common.params import ParamsError
 from stages.common.runner import StageError
 from tests.support import PROJECT
+from tests.support import yaml12 as yaml
 from tools.experiment import experiment_params, main, overrides
 
 

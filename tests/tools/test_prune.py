@@ -7,11 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
 import tools.prune
 from stages.common.runner import StageError
 from tests.support import PROJECT
+from tests.support import yaml12 as yaml
 from tests.support.stages import params_text, tiny_params
 from tools.prune import item_outputs, keys_ignored, keys_on_disk, prune, stale
 

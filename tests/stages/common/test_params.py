@@ -7,12 +7,12 @@ import math
 import time
 
 import pytest
-import yaml
 
 import stages.train
 from stages.common import params as params_module
 from stages.common.params import ParamsError, architecture_settings, load_params, validate
 from tests.support import PROJECT
+from tests.support import yaml12 as yaml
 from tests.support.stages import failing_stage, params_text, snapshot, tiny_params
 
 PROJECT_PARAMS = PROJECT / "params.yaml"
