@@ -2,8 +2,8 @@
 
 One .npz per split, `<split>.npz` holding X (n, N_FEATURES) float32 and y (n,) uint8: always
 "train" and "test", and "val" exactly when params.yaml's prepare.validation_size is above 0
-(`splits`). Files are read with allow_pickle=False; reading checks shapes, dtypes,
-finiteness and labels so that bad arrays never reach training.
+(`splits`). Files are read with mlp's bounded .npz reader (no pickle can load); reading
+checks shapes, dtypes, finiteness and labels so that bad arrays never reach training.
 
 Beside the folder, `<folder>.json` (data/prepared.json) holds the prepare section of params.yaml
 the folder was made with. A stage that records prepare params in dvc.lock checks them against it
@@ -17,22 +17,19 @@ from __future__ import annotations
 
 import json
 import math
-import zipfile
-import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from mlp.archive import NPY_HEADER_BYTES, ArchiveError, NpzReader
 from mlp.arrays import FloatArray, IntArray
 from stages.common.mnist import N_CLASSES, N_FEATURES, N_TEST, N_TRAIN
 from stages.common.output import open_output, write_text
 from stages.common.runner import StageError
 
 TRAIN, VALIDATION, TEST = "train", "val", "test"
-NPY_MAGIC = b"\x93NUMPY"
-HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 
 def splits(validation_size: int) -> tuple[str, ...]:
@@ -81,74 +78,35 @@ def check_made_with(folder: str | Path, prepare: dict[str, Any], keys: tuple[str
 
 
 def load_split(folder: str | Path, split: str) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-    """Read and check one prepared split; raise StageError naming the file and the fix."""
+    """Read and check one prepared split; raise StageError naming the file and the fix.
+
+    Read with mlp's bounded reader, never np.load: a forged header (10**9 rows) or a zip that
+    inflates to gigabytes is refused before anything that size is allocated.
+    """
     path = Path(folder) / f"{split}.npz"
     fix = "rerun `dvc repro prepare` (or delete data/prepared first)"
     try:
-        X, y = (_read_member(path, name) for name in ("X", "y"))
+        with NpzReader(path, "a prepared split", MAX_SPLIT_BYTES, max_members=2) as npz:
+            X = npz.read("X", [np.float32], [MAX_ROWS, N_FEATURES])
+            y = npz.read("y", [np.uint8], [MAX_ROWS])
     except FileNotFoundError:
         raise StageError(f"{path} is missing; {fix}") from None
-    except _Refused as error:
+    except ArchiveError as error:
         raise StageError(f"{path}: {error}; {fix}") from None
-    except (
-        OSError,
-        ValueError,
-        KeyError,
-        EOFError,
-        RuntimeError,
-        NotImplementedError,
-        zlib.error,
-        zipfile.BadZipFile,
-    ) as error:
-        raise StageError(
-            f"{path} is unreadable or corrupt ({type(error).__name__}: {error}); {fix}"
-        ) from None
     problem = _problem(X, y)
     if problem:
         raise StageError(f"{path}: {problem}; {fix}")
     return X, y.astype(np.int64)
 
 
-class _Refused(ValueError):
-    """A member that is not what the contract allows, found before reading its data."""
-
-
-# Each array's dtype and number of dimensions; no split holds more images than MNIST has.
-MEMBERS: dict[str, tuple[np.dtype[Any], int]] = {"X": (np.dtype("<f4"), 2), "y": (np.dtype("u1"), 1)}
-MAX_ROWS = N_TRAIN + N_TEST
+MAX_ROWS = N_TRAIN + N_TEST  # no split holds more images than MNIST has
+MAX_SPLIT_BYTES = MAX_ROWS * (N_FEATURES * 4 + 1) + 2 * NPY_HEADER_BYTES
 MAX_ABS_FEATURE = 1e6  # prepare's scalings stay far inside this (standardising divides by >= 1e-6)
 
 
-def _read_member(path: Path, name: str) -> npt.NDArray[Any]:
-    """Array `name` of the .npz at `path`, read only after its header proves it fits the contract.
-
-    Never np.load: a forged header (10**9 rows) or a zip that inflates to gigabytes would be
-    allocated before any check. Here at most MAX_ROWS rows of the expected width are ever read.
-    """
-    with open(path, "rb") as handle:
-        if handle.read(len(NPY_MAGIC)) == NPY_MAGIC:
-            raise _Refused("is a single .npy array, not the .npz archive of X and y that prepare writes")
-    dtype, ndim = MEMBERS[name]
-    with zipfile.ZipFile(path) as archive, archive.open(f"{name}.npy") as member:
-        version = np.lib.format.read_magic(member)
-        if version not in HEADER_READERS:
-            raise _Refused(f"{name} has .npy format version {version}, not 1.0 or 2.0")
-        shape, fortran_order, found = HEADER_READERS[version](member)
-        if found != dtype or len(shape) != ndim or fortran_order:
-            raise _Refused(f"{name} must be a {ndim}-D {dtype.name} array, got {found} {shape}")
-        if not 0 < shape[0] <= MAX_ROWS or (name == "X" and shape[1] != N_FEATURES):
-            raise _Refused(
-                f"{name} declares shape {shape}; expected 1 to {MAX_ROWS} rows"
-                + (f" of {N_FEATURES} features" if name == "X" else "")
-            )
-        size = math.prod(shape) * dtype.itemsize
-        data = member.read(size)
-    if len(data) != size:
-        raise _Refused(f"{name} declares shape {shape} ({size} bytes) but holds {len(data)}")
-    return np.frombuffer(data, dtype).reshape(shape).copy()
-
-
 def _problem(X: npt.NDArray[Any], y: npt.NDArray[Any]) -> str | None:
+    if X.shape[0] < 1 or X.shape[1] != N_FEATURES:
+        return f"X has shape {X.shape}; expected at least 1 row of {N_FEATURES} features"
     if y.shape != (X.shape[0],):
         return f"y must be {X.shape[0]} uint8 labels, got {y.dtype} {y.shape}"
     largest = float(np.abs(X).max())  # NaN propagates

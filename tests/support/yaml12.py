@@ -17,6 +17,7 @@ def safe_dump(data: Any, sort_keys: bool = False) -> str:
     """Block-style YAML, in the mapping's order (sorted with `sort_keys`), as `dvc exp run -S` writes."""
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
     buffer = io.StringIO()
     yaml.dump(_sorted(data) if sort_keys else data, buffer)
     return buffer.getvalue()
