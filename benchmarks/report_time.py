@@ -16,7 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # works without the editable install
 from ruamel.yaml import YAML
+
+from benchmarks.results import save
 
 OUTPUTS = ("--figures", "--markdown", "--html", "--curves")
 
@@ -43,6 +46,7 @@ def main() -> None:
             start = time.perf_counter()
             subprocess.run(command, check=True, capture_output=True)
             seconds.append(time.perf_counter() - start)
+    save(__file__, {"seconds": seconds, "median_seconds": statistics.median(seconds)})
     print(
         "report stage: "
         + ", ".join(f"{s:.2f} s" for s in seconds)

@@ -17,7 +17,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shlex
 import subprocess
 import time
@@ -25,11 +24,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from threadpoolctl import threadpool_info
-
 from stages.common.output import write_json
 from stages.common.params import ParamsError, read_yaml, validate
 from stages.common.runner import StageError
+from tools.machine import machine_facts
 
 REPLACED_WHOLE = ("architectures",)
 RESULTS = Path("experiments/results")
@@ -101,29 +99,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         path = RESULTS / f"{args.name}.json"
         write_json(path, result(args.name, read_yaml("params.yaml"), started, machine))
         print(f"experiment: wrote {path}; commit it with the run")
-
-
-def machine_facts() -> dict[str, Any]:
-    """What the timings depend on: the processor, its cores, and how busy it was at the start."""
-    cpuinfo = Path("/proc/cpuinfo")
-    names = (
-        [
-            line.split(":", 1)[1].strip()
-            for line in cpuinfo.read_text().splitlines()
-            if line.startswith("model name")
-        ]
-        if cpuinfo.exists()
-        else []
-    )
-    return {
-        "processor": names[0] if names else platform.processor(),
-        "cores": os.cpu_count(),
-        "system": platform.platform(),
-        "python": platform.python_version(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        # Results are bit-identical only with the same BLAS kernel (OPENBLAS_CORETYPE picks one).
-        "blas": [f"{i['internal_api']} {i['version']} {i['architecture']}" for i in threadpool_info()],
-    }
 
 
 def result(name: str, params: dict[str, Any], started: float, machine: dict[str, Any]) -> dict[str, Any]:
