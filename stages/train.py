@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 from mlp import MLP, FitResult, TrainingDivergedError, fit, make_optimizer, save_model
 from mlp.arrays import FloatArray, IntArray
 from mlp.augment import random_shifts
+from mlp.optimizers import HYPERPARAMETERS
 from stages.common.mnist import IMAGE_SIDE, N_CLASSES
 from stages.common.output import open_output, write_csv, write_json
 from stages.common.params import architecture_settings, load_params
@@ -53,8 +54,11 @@ def train_model(
         init=settings["init"],
         dropout=settings["dropout"],
     )
+    hyperparameters = {
+        key: settings[key] for key in HYPERPARAMETERS & settings.keys()
+    }  # the optimizer picks its own
     optimizer = make_optimizer(
-        settings["optimizer"], model.parameters(), settings["learning_rate"], momentum=settings["momentum"]
+        settings["optimizer"], model.parameters(), settings["learning_rate"], **hyperparameters
     )
     shows: list[Callable[[Mapping[str, float]], None]] = [EpochProgress(settings["epochs"], label)]
     shows += [LiveHistory(live)] if live is not None else []

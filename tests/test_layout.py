@@ -12,7 +12,7 @@ from tests.support import yaml12 as yaml
 PACKAGES = ("mlp", "stages", "tools")
 # What mlp may import besides NumPy and itself: no YAML, command line or pipeline modules.
 LIBRARY_STANDARD_MODULES = {
-    "__future__", "collections", "contextlib", "dataclasses", "importlib", "io", "itertools", "json", "math",
+    "__future__", "collections", "contextlib", "dataclasses", "functools", "importlib", "io", "itertools", "json", "math",
     "os", "pathlib", "struct", "tempfile", "typing", "zipfile", "zlib",
 }  # fmt: skip
 

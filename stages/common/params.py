@@ -11,8 +11,11 @@ import math
 import os
 from typing import Any
 
+import numpy as np
+
 from mlp import ACTIVATIONS, INITIALIZERS, OPTIMIZERS, SCHEDULES
 from mlp.memory import DEFAULT_MAX_BYTES, GIB, n_parameters, training_bytes
+from mlp.optimizers import HYPERPARAMETERS
 from mlp.persistence import MAX_MODEL_BYTES
 from stages.common.mnist import N_CLASSES, N_FEATURES
 from stages.common.params_core import (
@@ -75,7 +78,6 @@ TRAIN_SCHEMA: dict[str, Check] = {
     "batch_size": integer(1),
     "learning_rate": number(0, math.inf, low_open=True),
     "optimizer": choice(list(OPTIMIZERS)),
-    "momentum": number(0, 1, high_open=True),
     "weight_decay": number(0),
     "dropout": number(0, 1, high_open=True),
     "schedule": choice(list(SCHEDULES)),
@@ -86,6 +88,9 @@ TRAIN_SCHEMA: dict[str, Check] = {
     "threads": threads,
     "shift_pixels": integer(0, 8),
 }
+# Each optimizer's hyperparameters (momentum, Adam's betas, ...) are optional train keys, checked
+# by the optimizer itself (_hyperparameter_problem): adding one to mlp.OPTIMIZERS needs no edit here.
+TRAIN_SCHEMA |= dict.fromkeys(sorted(HYPERPARAMETERS), lambda value: None)
 ARCHITECTURE_SCHEMA: dict[str, Check] = {"hidden_sizes": hidden_sizes, **TRAIN_SCHEMA}
 SECTIONS = ("prepare", "train", "architectures", "seeds")
 
@@ -99,7 +104,9 @@ def validate(params: Any) -> list[str]:
         problems.append(f"seeds: {problem}")
     for section, schema in (("prepare", PREPARE_SCHEMA), ("train", TRAIN_SCHEMA)):
         if section in params:
-            problems += _check_mapping(params[section], section, schema, required=True)
+            problems += _check_mapping(
+                params[section], section, schema, required=True, optional=HYPERPARAMETERS
+            )
     architectures = params.get("architectures")
     if "architectures" in params:
         if not isinstance(architectures, dict) or not architectures:
@@ -116,18 +123,23 @@ def validate(params: Any) -> list[str]:
 def _check_combinations(params: dict[str, Any]) -> list[str]:
     """Rules joining two keys, checked once each key is valid, for every architecture's settings."""
     problems, n_train, counted = training_size(params["prepare"])
-    too_large = set()  # the batch_size keys already reported: train's is shared by every architecture
+    reported = set()  # keys already reported: train's are shared by every architecture
     for name, entry in params["architectures"].items():
         settings = architecture_settings(params, name)
+        for key in sorted(HYPERPARAMETERS & settings.keys()):
+            where = f"architectures.{name}.{key}" if key in entry else f"train.{key}"
+            if where not in reported and (problem := _hyperparameter_problem(key, settings[key])):
+                reported.add(where)
+                problems.append(f"{where}: {problem}")
         key = f"architectures.{name}.batch_size" if "batch_size" in entry else "train.batch_size"
-        if n_train and settings["batch_size"] > n_train and key not in too_large:
-            too_large.add(key)
+        if n_train and settings["batch_size"] > n_train and key not in reported:
+            reported.add(key)
             more = _more_training_images(params["prepare"], settings["batch_size"] - n_train)
             problems.append(
                 f"{key}: {settings['batch_size']} is larger than the {n_train} training images prepare gives "
                 f"({counted}); set it to at most {n_train}, or {more}"
             )
-        if settings["optimizer"] in ("momentum", "nesterov") and settings["momentum"] == 0:
+        if settings["optimizer"] in ("momentum", "nesterov") and settings.get("momentum") == 0:
             problems.append(
                 f"architectures.{name}: optimizer {settings['optimizer']!r} with momentum 0 is plain SGD; "
                 "set momentum above 0 (e.g. 0.9) or use optimizer 'sgd'"
@@ -135,6 +147,16 @@ def _check_combinations(params: dict[str, Any]) -> list[str]:
         if problem := _memory_problem(settings):
             problems.append(f"architectures.{name}: {problem}")
     return problems
+
+
+def _hyperparameter_problem(key: str, value: Any) -> str | None:
+    """The library's own check of one optimizer hyperparameter: build the first optimizer taking it."""
+    entry = next(entry for entry in OPTIMIZERS.values() if key in entry.hyperparameters)
+    try:
+        entry.build(np.zeros(1, np.float32), 1.0, **{key: value})
+    except ValueError as error:
+        return str(error)
+    return None
 
 
 def _memory_problem(settings: dict[str, Any]) -> str | None:

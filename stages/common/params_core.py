@@ -200,7 +200,9 @@ def _check_section(params: dict[str, Any], where: str, known: dict[str, Any]) ->
     return problems
 
 
-def _check_mapping(section: Any, where: str, schema: dict[str, Check], required: bool) -> list[str]:
+def _check_mapping(
+    section: Any, where: str, schema: dict[str, Check], required: bool, optional: frozenset[str] = frozenset()
+) -> list[str]:
     if not isinstance(section, dict):
         return [f"{where}: must be a mapping of keys to values, got {_describe(section)}"]
     problems = [
@@ -208,7 +210,7 @@ def _check_mapping(section: Any, where: str, schema: dict[str, Check], required:
     ]
     for key, check in schema.items():
         if key not in section:
-            if required:
+            if required and key not in optional:
                 problems.append(f"{where}.{key}: missing")
             continue
         problem = check(section[key])

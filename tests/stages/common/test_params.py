@@ -65,7 +65,11 @@ def test_unreadable_params_file(tmp_path, text, message):
         (lambda p: p["train"].update(learning_rate=0), "train.learning_rate: must be a finite number"),
         (lambda p: p["train"].update(learning_rate=math.nan), "train.learning_rate: must be a finite number"),
         (lambda p: p["train"].update(learning_rate=math.inf), "finite number in (0, inf), got inf"),
-        (lambda p: p["train"].update(momentum=1.0), "train.momentum: must be a finite number"),
+        (lambda p: p["train"].update(momentum=1.0), "train.momentum: momentum must lie in [0, 1), got 1.0"),
+        (
+            lambda p: p["architectures"]["deep"].update(beta2=1.5),
+            "architectures.deep.beta2: beta2 must lie in [0, 1)",
+        ),
         (lambda p: p["train"].update(weight_decay=-0.1), "train.weight_decay: must be a finite number"),
         (lambda p: p["train"].update(dropout=1.0), "train.dropout: must be a finite number"),
         (lambda p: p["prepare"].update(test_fraction=1.0), "prepare.test_fraction: must be a finite number"),
