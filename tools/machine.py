@@ -34,7 +34,11 @@ def machine_facts() -> dict[str, Any]:
         "python": platform.python_version(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         # Results are bit-identical only with the same BLAS kernel (OPENBLAS_CORETYPE picks one).
-        "blas": [f"{i['internal_api']} {i['version']} {i['architecture']}" for i in threadpool_info()],
+        "blas": [
+            f"{i['internal_api']} {i['version']} {i.get('architecture')}"
+            for i in threadpool_info()
+            if i["user_api"] == "blas"
+        ],
     }
 
 
