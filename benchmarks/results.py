@@ -17,6 +17,8 @@ FOLDER = Path(__file__).resolve().parent / "results"
 def save(script: str, report: dict[str, Any]) -> Path:
     """Write `report` (plus the time and machine) to results/<script's name>.json, atomically."""
     path = FOLDER / f"{Path(script).stem}.json"
-    write_json(path, {**report, "measured": now(), "machine": machine_facts()})
+    machine = machine_facts()
+    machine["load_average_at_end"] = machine.pop("load_average_at_start")  # taken now, as the run ends
+    write_json(path, {**report, "measured": now(), "machine": machine})
     print(f"wrote {path.relative_to(FOLDER.parents[1])}", file=sys.stderr)
     return path

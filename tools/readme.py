@@ -48,10 +48,11 @@ def _interval(run: dict[str, Any]) -> str:
 
 def _machine(result: dict[str, Any], when: str) -> str:
     machine = result["machine"]
-    load = ", ".join(f"{x:g}" for x in machine["load_average_at_start"])
+    moment = "start" if "load_average_at_start" in machine else "end"
+    load = ", ".join(f"{x:g}" for x in machine[f"load_average_at_{moment}"])
     return (
         f"Measured {result[when][:10]} on {machine['cores']} cores ({machine['processor']}, "
-        f"{'; '.join(machine['blas'])}), 1-minute load averages {load} at the start."
+        f"{'; '.join(machine['blas'])}), load averages (1, 5, 15 min) {load} at the {moment}."
     )
 
 
