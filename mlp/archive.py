@@ -152,8 +152,10 @@ class NpzReader:
         if version not in HEADER_READERS:
             raise ArchiveError(f"array {name} uses .npy format version {version}, expected 1.0 or 2.0")
         shape, fortran_order, dtype = _readable(self.kind, HEADER_READERS[version], stream)
-        too_long = len(shape) != len(max_shape) or any(n > m for n, m in zip(shape, max_shape, strict=False))
-        if dtype not in accepted or too_long:
+        outside = len(shape) != len(max_shape) or any(
+            not 0 <= n <= m for n, m in zip(shape, max_shape, strict=False)
+        )
+        if dtype not in accepted or outside:
             raise ArchiveError(
                 f"array {name} has shape {shape} and dtype {dtype}; expected "
                 f"{' or '.join(map(str, accepted))} of at most {tuple(max_shape)}"

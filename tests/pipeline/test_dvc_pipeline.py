@@ -66,6 +66,14 @@ def test_editing_the_network_code_reruns_only_what_runs_it(repo):
     loop.write_text(original)
     assert {"train@tiny-42", "train@small-42"} <= stale
     assert not stale & {"check", "fetch", "prepare"}, stale
+    model = repo / "mlp/model.py"  # check runs it (params name the model file's limits): check reruns,
+    original = model.read_text()  # but its output keeps its bytes, so fetch and prepare do not
+    model.write_text(original + "# an edit\n")
+    stale = set(json.loads(sh(repo, "dvc", "status", "--json")))
+    ran = ran_stages(sh(repo, "dvc", "repro"))
+    model.write_text(original)
+    assert "check" in stale and not stale & {"fetch", "prepare"}, stale
+    assert "check" in ran and not ran & {"fetch", "prepare"}, ran
     writer = repo / "mlp/atomic.py"
     writer.write_text(writer.read_text() + "# an edit\n")
     assert {"check", "fetch", "prepare"} <= set(json.loads(sh(repo, "dvc", "status", "--json")))
