@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install repro test lint format full-mnist seed-study experiments prune restore predict bench clean
+.PHONY: install repro test lint format full-mnist seed-study experiments prune restore predict bench readme clean
 
 install: $(STAMP)
 
@@ -44,10 +44,12 @@ format: install
 # The full-MNIST experiment (experiments/full-mnist.yaml): about 8 minutes of training on 2 cores.
 full-mnist: install
 	$(BIN)/python -m tools.experiment full-mnist
+	$(BIN)/python -m tools.readme
 
 # Five seeds per architecture (experiments/seed-study.yaml): about 4 minutes of training on 2 cores.
 seed-study: install
 	$(BIN)/python -m tools.experiment seed-study
+	$(BIN)/python -m tools.readme
 
 # One line per experiment: its changed params and each architecture's test accuracy (fits 100 columns).
 experiments: install
@@ -67,6 +69,10 @@ predict: install
 
 bench: install
 	$(BIN)/python benchmarks/train_throughput.py
+
+# The README's measured numbers, from reports/, experiments/results/ and benchmarks/results/.
+readme: install
+	$(BIN)/python -m tools.readme
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage dvc_plots

@@ -40,6 +40,7 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # works without the editable install
 import mlp
+from benchmarks.results import save
 from stages.common.mnist import N_CLASSES, N_FEATURES, N_TRAIN
 from stages.common.params import ParamsError, architecture_settings
 from stages.common.runner import StageError
@@ -188,6 +189,7 @@ def main() -> None:
         "target_ratio": TARGET_RATIO,
         "runs_seconds": seconds,
     }
+    save(__file__, report)
     print(json.dumps(report, indent=2) if args.json else "\n".join(report_lines(report)))
 
 

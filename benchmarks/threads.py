@@ -38,6 +38,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # works without the editable install
 import mlp
+from benchmarks.results import save
 from stages.common.mnist import N_CLASSES, N_FEATURES
 
 BATCH_SIZES = (32, 64, 128, 256)
@@ -175,6 +176,7 @@ def main() -> None:
         "training": training,
         "prediction": prediction,
     }
+    save(__file__, report)
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -43,6 +43,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # works without the editable install
 import mlp
+from benchmarks.results import save
 from stages.common.mnist import N_CLASSES, N_FEATURES, N_TRAIN, images_file, labels_file, parse_idx
 
 LAYER_SIZES = [N_FEATURES, 128, 64, N_CLASSES]
@@ -236,6 +237,7 @@ def main() -> None:
         "fastest_threads": {str(b): n for b, n in fastest_threads(results).items()},
         "results": results,
     }
+    save(__file__, report)
     if args.json:
         print(json.dumps(report, indent=2))
     else:

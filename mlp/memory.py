@@ -14,14 +14,12 @@ from collections.abc import Sequence
 
 import numpy.typing as npt
 
+from mlp.optimizers import OPTIMIZERS
 from mlp.validation import check_choice, check_dtype, check_layer_sizes, check_positive
 
 GIB = 1 << 30
 DEFAULT_MAX_BYTES = 8 * GIB  # MLP(...) refuses to build a network whose construction needs more
 EVAL_CHUNK = 4096  # rows per forward pass when predicting, which bounds evaluation's memory
-# Parameter-sized vectors each optimizer allocates: its state (velocity; Adam's two moments)
-# plus one scratch vector for the update.
-OPTIMIZER_VECTORS = {"sgd": 1, "momentum": 2, "nesterov": 2, "adam": 3}
 # An initializer draws each weight in float64; NumPy scales that temporary in place (its
 # temporary elision), and the cast to the model's dtype is the layer's weight matrix itself.
 INIT_BYTES_PER_WEIGHT = 8
@@ -67,7 +65,7 @@ def training_bytes(
     ----------
     layer_sizes : sizes from input to output, e.g. [784, 128, 64, 10].
     batch_size : the training mini-batch size.
-    optimizer : a name from OPTIMIZERS ("sgd", "momentum", "nesterov" or "adam").
+    optimizer : a name from OPTIMIZERS, whose entry says how many vectors it allocates.
     dtype : the model's dtype, "float32" or "float64".
 
     Returns
@@ -81,7 +79,7 @@ def training_bytes(
     """
     sizes = check_layer_sizes(layer_sizes)
     check_positive("batch_size", batch_size, integer=True)
-    check_choice("optimizer", optimizer, OPTIMIZER_VECTORS)
+    check_choice("optimizer", optimizer, OPTIMIZERS)
     itemsize = check_dtype(dtype).itemsize
     n_inputs, hidden, n_outputs = sizes[0], sum(sizes[1:-1]), sizes[-1]
     # Per training sample: the gathered input row, each layer's cached output, dropout's mask
@@ -90,6 +88,6 @@ def training_bytes(
     per_training_sample = n_inputs + (hidden + n_outputs) + 2 * hidden + hidden + n_outputs
     # Per evaluation row: each layer's cached output.
     per_evaluation_row = hidden + n_outputs
-    vectors = (2 + OPTIMIZER_VECTORS[optimizer]) * n_parameters(sizes)
+    vectors = (2 + OPTIMIZERS[optimizer].vectors) * n_parameters(sizes)
     activations = int(batch_size) * per_training_sample + EVAL_CHUNK * per_evaluation_row
     return max(model_bytes(sizes, dtype), itemsize * (vectors + activations))

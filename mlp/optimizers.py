@@ -4,13 +4,15 @@ An optimizer is built on the model's parameter vector (`model.parameters()`) and
 own state. `step(grads)` updates the vector in place from the gradient vector of the same
 shape. `learning_rate` is an attribute that the training loop sets from the schedule before
 each epoch. Adding an optimizer is one class (or one configuration of an existing one) plus
-one entry in OPTIMIZERS.
+one entry in OPTIMIZERS, which names the hyperparameters it takes and the vectors it allocates.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -118,21 +120,34 @@ class Adam:
         p -= scratch
 
 
-# (parameter vector, learning rate, momentum) -> optimizer; momentum is ignored where it has no meaning.
-OptimizerFactory = Callable[[FloatArray, float, float], Optimizer]
-OPTIMIZERS: dict[str, OptimizerFactory] = {
-    "sgd": lambda params, learning_rate, momentum: SGD(params, learning_rate),
-    "momentum": lambda params, learning_rate, momentum: SGD(params, learning_rate, momentum),
-    "nesterov": lambda params, learning_rate, momentum: SGD(params, learning_rate, momentum, nesterov=True),
-    "adam": lambda params, learning_rate, momentum: Adam(params, learning_rate),
+@dataclass(frozen=True)
+class OptimizerEntry:
+    """How to build one optimizer of the table: `build(params, learning_rate, **hyperparameters)`."""
+
+    build: Callable[..., Optimizer]
+    hyperparameters: tuple[str, ...] = ()  # the keyword arguments it takes (params.yaml's train keys)
+    vectors: int = 1  # parameter-sized vectors it allocates: its state plus one scratch (mlp.memory)
+
+
+OPTIMIZERS: dict[str, OptimizerEntry] = {
+    "sgd": OptimizerEntry(SGD),
+    "momentum": OptimizerEntry(functools.partial(SGD, momentum=0.9), ("momentum",), vectors=2),
+    "nesterov": OptimizerEntry(functools.partial(SGD, momentum=0.9, nesterov=True), ("momentum",), vectors=2),
+    "adam": OptimizerEntry(Adam, ("beta1", "beta2", "epsilon"), vectors=3),
 }
+HYPERPARAMETERS = frozenset(key for entry in OPTIMIZERS.values() for key in entry.hyperparameters)
 
 
-def make_optimizer(name: str, params: FloatArray, learning_rate: float, momentum: float = 0.9) -> Optimizer:
+def make_optimizer(name: str, params: FloatArray, learning_rate: float, **hyperparameters: Any) -> Optimizer:
     """Build the optimizer called `name` in OPTIMIZERS on the parameter vector `params`.
 
-    `momentum` is used by "momentum" and "nesterov" only, but must be valid for any.
+    `hyperparameters` may name any optimizer's (a caller passes its whole settings); each
+    optimizer takes its own and ignores the others, and uses its defaults for those not given.
     """
     check_choice("optimizer", name, OPTIMIZERS)
-    check_fraction("momentum", momentum)
-    return OPTIMIZERS[name](params, learning_rate, momentum)
+    if unknown := sorted(set(hyperparameters) - HYPERPARAMETERS):
+        raise ValueError(f"unknown hyperparameters {unknown}; optimizers take {sorted(HYPERPARAMETERS)}")
+    entry = OPTIMIZERS[name]
+    return entry.build(
+        params, learning_rate, **{k: v for k, v in hyperparameters.items() if k in entry.hyperparameters}
+    )

@@ -5,23 +5,17 @@ layers' arrays. The header holds what is needed to rebuild the model without par
 (layer sizes, activation, dtype, ...), its input contract (contract.py: input shape and class
 labels in the header, the scaling's `input_mean` and `input_std` as arrays), and free-form
 `metadata` from the caller. Version 1 files, from before the contract, still load, without one. Loading
-reads the zip members itself (never np.load, never a pickle) and never lets the file size
-its memory: the archive's shape is bounded before zipfile parses it (archive.py), the
-members' declared sizes must total at most MAX_MODEL_BYTES and are counted as they inflate,
-and each array's declared size is checked against the bytes present before it is used.
-Every header field's type and every array's shape and dtype are checked against the header.
+goes through archive.NpzReader (never np.load, never a pickle), which never lets the file
+size its memory: at most MAX_MODEL_BYTES are inflated, each array within the shape and dtype
+the header gives. Every header field's type is checked, and every array against the header.
 """
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import math
 import os
-import struct
-import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -30,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mlp.activations import ACTIVATIONS
-from mlp.archive import ArchiveError, open_archive, read_member
+from mlp.archive import NPY_HEADER_BYTES, ArchiveError, NpzReader
 from mlp.arrays import FloatArray
 from mlp.atomic import atomic_open
 from mlp.contract import InputContract
@@ -43,35 +37,15 @@ FORMAT = "numpy-mlp"
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, FORMAT_VERSION)  # version 1: no input contract
 CONTRACT_ARRAYS = ("input_mean", "input_std")
-NPY_MAGIC = b"\x93NUMPY"
-HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-PLAIN_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32), np.dtype(np.float64))
 # Limits far above any MLP trained here (the widest, 784-1024-1024-10, takes 7 MB), which
 # bound what a forged file can make us read: loading a model needs about three times its size.
 MAX_MODEL_BYTES = 1 * GIB  # uncompressed, all members together
 MAX_HEADER_BYTES = 1 << 20
 MAX_LAYERS = 256
 MAX_MEMBERS = 2 * MAX_LAYERS + 1 + len(CONTRACT_ARRAYS)
-MAX_DIRECTORY_BYTES = 1024 * MAX_MEMBERS
-MAX_FILE_BYTES = MAX_MODEL_BYTES + (1 << 20)  # room for the zip's and the .npy headers
-NPY_HEADER_BYTES = 256  # at most, per array (NumPy pads its .npy header to 64 or 128 bytes)
-# What a damaged archive makes zipfile or NumPy's .npy header parser raise: truncation, a bad CRC,
-# and bits flipped into "unsupported compression" (NotImplementedError) or "encrypted" (RuntimeError).
-READ_ERRORS = (
-    OSError,
-    ValueError,
-    EOFError,
-    KeyError,
-    struct.error,
-    zlib.error,
-    zipfile.BadZipFile,
-    zipfile.LargeZipFile,
-    NotImplementedError,
-    RuntimeError,
-)
 
 
-class ModelFileError(ValueError):
+class ModelFileError(ArchiveError):
     """A model file that is missing, unreadable, corrupt or inconsistent with its header."""
 
 
@@ -180,12 +154,10 @@ def _load(path: Path) -> _Loaded:
         header, weights, biases, contract_arrays = _read_model_file(path)
         _check_arrays(header, weights, biases)
         contract = _contract(header, contract_arrays)
-    except (ModelFileError, ArchiveError) as error:
+    except ArchiveError as error:  # ModelFileError included
         raise ModelFileError(f"{path}: {error}") from None
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such model file") from None
-    except READ_ERRORS as error:
-        raise ModelFileError(f"{path}: not a readable model file ({type(error).__name__}: {error})") from None
     model = MLP.from_weights(weights, biases, header["activation"], header["init"], header["dropout"])
     return _Loaded(model, contract, header["metadata"])
 
@@ -203,7 +175,6 @@ def _contract(header: dict[str, Any], arrays: list[npt.NDArray[Any]]) -> InputCo
         and math.prod(shape) == header["layer_sizes"][0]
         and isinstance(labels, list)
         and len(labels) == header["layer_sizes"][-1]
-        and all(isinstance(label, str) and len(label) <= 64 for label in labels)
         and isinstance(scaling, str)
         and len(scaling) <= 64
     ):
@@ -233,70 +204,27 @@ def _check_loadable(model: MLP, header_bytes: bytes) -> None:
 def _read_model_file(
     path: Path,
 ) -> tuple[dict[str, Any], list[npt.NDArray[Any]], list[npt.NDArray[Any]], list[npt.NDArray[Any]]]:
-    """The checked header and the raw weight, bias and input contract arrays of the archive at `path`."""
-    with open(path, "rb") as handle:
-        if handle.read(len(NPY_MAGIC)) == NPY_MAGIC:
-            raise ModelFileError("is a single .npy array, not a model archive (.npz)")
-    with open_archive(path, MAX_FILE_BYTES, MAX_MEMBERS, MAX_DIRECTORY_BYTES) as archive:
-        infos = archive.infolist()
-        declared = sum(info.file_size for info in infos)
-        if declared > MAX_MODEL_BYTES:
-            raise ModelFileError(
-                f"its {len(infos)} members declare {declared} bytes ({declared / GIB:.1f} GiB) "
-                f"uncompressed in total, over the {MAX_MODEL_BYTES} bytes a model file may hold; "
-                "refused before reading them"
-            )
-        members = {info.filename.removesuffix(".npy"): info for info in infos}
-        if "header" not in members:
+    """The checked header and the weight, bias and input contract arrays of the archive at `path`."""
+    with NpzReader(path, "a model file", MAX_MODEL_BYTES, MAX_MEMBERS) as npz:
+        if "header" not in npz.names:
             raise ModelFileError("has no header array; it was not written by mlp.save_model")
-        header = _read_header(_read_array(archive, members["header"], MAX_HEADER_BYTES))
-        n_layers = len(header["layer_sizes"]) - 1
-        expected = {f"W{i}" for i in range(n_layers)} | {f"b{i}" for i in range(n_layers)}
-        expected |= set(CONTRACT_ARRAYS) if header.get("input") is not None else set()
-        if set(members) != expected | {"header"}:
+        header = _read_header(npz.read("header", [np.uint8], [MAX_HEADER_BYTES]))
+        sizes, dtype = header["layer_sizes"], header["dtype"]
+        expected = {"header"} | {f"{kind}{i}" for i in range(len(sizes) - 1) for kind in "Wb"}
+        contract_arrays = CONTRACT_ARRAYS if header["input"] is not None else ()
+        expected |= set(contract_arrays)
+        if npz.names != expected:
             raise ModelFileError(
-                f"holds arrays {_shorten(sorted(members))}, expected {_shorten(sorted(expected))}"
+                f"holds arrays {_shorten(sorted(npz.names))}, expected {_shorten(sorted(expected))}"
             )
-        budget = MAX_MODEL_BYTES - members["header"].file_size
-        weights: list[npt.NDArray[Any]] = []
-        biases: list[npt.NDArray[Any]] = []
-        for i in range(n_layers):
-            for arrays, name in ((weights, f"W{i}"), (biases, f"b{i}")):
-                arrays.append(_read_array(archive, members[name], budget))
-                budget -= members[name].file_size
-        contract = []
-        for name in CONTRACT_ARRAYS if header.get("input") is not None else ():
-            contract.append(_read_array(archive, members[name], budget))
-            budget -= members[name].file_size
+        weights = [npz.read(f"W{i}", [dtype], [a, b]) for i, (a, b) in enumerate(itertools.pairwise(sizes))]
+        biases = [npz.read(f"b{i}", [dtype], [b]) for i, b in enumerate(sizes[1:])]
+        contract = [npz.read(name, [np.float32], [sizes[0]]) for name in contract_arrays]
     return header, weights, biases, contract
-
-
-def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> npt.NDArray[Any]:
-    """One .npy member of at most `limit` bytes, refused unless its dtype is plain and its
-    declared size is what it holds."""
-    name = info.filename.removesuffix(".npy")
-    data = read_member(archive, info, limit)
-    stream = io.BytesIO(data)
-    version = np.lib.format.read_magic(stream)
-    if version not in HEADER_READERS:
-        raise ModelFileError(f"array {name} uses .npy format version {version}, expected 1.0 or 2.0")
-    shape, fortran_order, dtype = HEADER_READERS[version](stream)
-    if dtype.hasobject:
-        raise ModelFileError(f"array {name} holds Python objects (a pickle); refused without unpickling")
-    if dtype not in PLAIN_DTYPES:
-        raise ModelFileError(f"array {name} has dtype {dtype}; model files hold uint8, float32 or float64")
-    n_bytes = math.prod(shape) * dtype.itemsize
-    n_present = len(data) - stream.tell()
-    if min(shape, default=0) < 0 or n_bytes != n_present:
-        raise ModelFileError(f"array {name} declares shape {shape} ({n_bytes} bytes) but holds {n_present}")
-    array = np.frombuffer(data, dtype=dtype, offset=stream.tell())  # writable: data is a bytearray
-    return array.reshape(shape, order="F" if fortran_order else "C")
 
 
 def _read_header(raw: npt.NDArray[Any]) -> dict[str, Any]:
     """Decode the JSON header and check every field's type and value."""
-    if raw.dtype != np.uint8 or raw.ndim != 1:
-        raise ModelFileError(f"header array has dtype {raw.dtype} and shape {raw.shape}, expected uint8")
     try:
         header = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import classification_report, precision_recall_fscore_support
 
-import mlp
+from mlp import MLP, ModelFileError, load_model
+from mlp import evaluate as evaluate_model
 from mlp.arrays import FloatArray, IntArray
 from stages.common.mnist import N_CLASSES
 from stages.common.output import write_csv, write_json, write_text
@@ -26,9 +27,9 @@ from stages.common.runner import StageError, rebuild_hint, run_stage
 from stages.common.significance import wilson_interval
 
 
-def score(model: mlp.MLP, X: FloatArray, y: IntArray) -> tuple[dict[str, float], dict[str, Any], IntArray]:
+def score(model: MLP, X: FloatArray, y: IntArray) -> tuple[dict[str, float], dict[str, Any], IntArray]:
     """The metrics people compare (DVC lists them), the per-class scores, and the predicted labels."""
-    summary = mlp.evaluate(model, X, y, set_name="test")
+    summary = evaluate_model(model, X, y, set_name="test")
     predicted = model.predict(X)
     labels = list(range(N_CLASSES))
     # The 95% Wilson interval: how far the accuracy on this many test images may be from the true one.
@@ -78,8 +79,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     try:
-        model, _ = mlp.load_model(args.model)
-    except mlp.ModelFileError as error:
+        model, _ = load_model(args.model)
+    except ModelFileError as error:
         raise StageError(f"{error}; {rebuild_hint(f'train@{args.item}')}") from None
     X_test, y_test = load_split(args.prepared, TEST)
     if (model.n_features, model.n_classes) != (X_test.shape[1], N_CLASSES):

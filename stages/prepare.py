@@ -8,17 +8,16 @@ validation set carved out of the training part, and standardisation are options.
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 from sklearn.model_selection import train_test_split
 
-import mlp
 from mlp.arrays import FloatArray
+from mlp.contract import InputContract
 from stages.common.mnist import load_mnist_split
-from stages.common.params import load_params
+from stages.common.params_core import load_params, training_size
 from stages.common.prepared import (
     TEST,
     TRAIN,
@@ -52,14 +51,16 @@ def split_data(
             f"prepare.subset is {subset} but MNIST has only {len(images)} training images; "
             f"set it to at most {len(images)}, or to null for all of them"
         )
+    sizes = {
+        "split": split,
+        "subset": subset,
+        "test_fraction": test_fraction,
+        "validation_size": validation_size,
+    }
+    problems, _, _ = training_size(sizes, available=len(images))
+    if problems:
+        raise StageError(problems[0])
     images, labels = images[:subset], labels[:subset]
-    n_test = math.ceil(test_fraction * len(images))  # as train_test_split counts it
-    if split == "notebook" and not 0 < n_test < len(images):
-        raise StageError(
-            f"prepare.subset {len(images)} with prepare.test_fraction {test_fraction} leaves "
-            f"{len(images) - n_test} training and {n_test} test images; both need at least one: raise "
-            "prepare.subset or change prepare.test_fraction"
-        )
     if split == "notebook":
         X_train, X_test, y_train, y_test = train_test_split(
             images, labels, test_size=test_fraction, random_state=random_state
@@ -69,11 +70,6 @@ def split_data(
         parts = {TRAIN: (images, labels), TEST: test}
     if validation_size:
         X_train, y_train = parts[TRAIN]
-        if validation_size >= len(X_train):
-            raise StageError(
-                f"prepare.validation_size {validation_size} leaves no training images (only {len(X_train)}); "
-                f"set it below {len(X_train)}"
-            )
         X_train, X_val, y_train, y_val = train_test_split(
             X_train, y_train, test_size=validation_size, random_state=random_state
         )
@@ -81,7 +77,7 @@ def split_data(
     return parts
 
 
-def scale(parts: dict[str, Split], scaling: str) -> tuple[dict[str, Scaled], mlp.InputContract]:
+def scale(parts: dict[str, Split], scaling: str) -> tuple[dict[str, Scaled], InputContract]:
     """Flatten images to (n, N_FEATURES) float32: pixels / 255, then optionally standardise; and the
     input contract that does the same to new images (train puts it in each model file).
 

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from ruamel.yaml import YAML
 
-import mlp
+from mlp import ModelFileError, load_classifier
 from stages.common.output import write_text
 from stages.common.params import load_params
 from stages.common.runner import StageError, rebuild_hint, run_stage
@@ -94,8 +94,8 @@ def pad_models(architectures: Sequence[str], seed: int, models: str) -> list[dic
     for arch in architectures:
         run = f"{arch}-{seed}"
         try:
-            classifier = mlp.load_classifier(models.replace(RUN, run))
-        except mlp.ModelFileError as error:
+            classifier = load_classifier(models.replace(RUN, run))
+        except ModelFileError as error:
             raise StageError(f"{error}; {rebuild_hint(f'train@{run}')}") from None
         model, contract = classifier.model, classifier.contract
         described.append(

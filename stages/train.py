@@ -10,17 +10,19 @@ restores the two together; it is the one output whose bytes change on a forced r
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-import mlp
+from mlp import MLP, FitResult, TrainingDivergedError, fit, make_optimizer, save_model
 from mlp.arrays import FloatArray, IntArray
 from mlp.augment import random_shifts
+from mlp.optimizers import HYPERPARAMETERS
 from stages.common.mnist import IMAGE_SIDE, N_CLASSES
 from stages.common.output import open_output, write_csv, write_json
 from stages.common.params import architecture_settings, load_params
@@ -38,27 +40,25 @@ def train_model(
     settings: dict[str, Any],
     label: str,
     live: Path | None = None,
-) -> tuple[mlp.MLP, mlp.FitResult]:
+) -> tuple[MLP, FitResult]:
     """Build and fit the MLP that `settings` (train section + overrides) describe.
 
     With a validation set among `eval_sets`, the model keeps the weights of the epoch with
     the best validation accuracy; the test set is only ever watched, never used to choose.
     """
-    if settings["batch_size"] > len(X_train):
-        raise StageError(
-            f"train.batch_size {settings['batch_size']} is larger than the {len(X_train)} training samples; "
-            f"set it to at most {len(X_train)}"
-        )
     rng = np.random.default_rng(settings["seed"])
-    model = mlp.MLP(
+    model = MLP(
         [X_train.shape[1], *settings["hidden_sizes"], N_CLASSES],
         rng,
         activation=settings["activation"],
         init=settings["init"],
         dropout=settings["dropout"],
     )
-    optimizer = mlp.make_optimizer(
-        settings["optimizer"], model.parameters(), settings["learning_rate"], momentum=settings["momentum"]
+    hyperparameters = {
+        key: settings[key] for key in HYPERPARAMETERS & settings.keys()
+    }  # the optimizer picks its own
+    optimizer = make_optimizer(
+        settings["optimizer"], model.parameters(), settings["learning_rate"], **hyperparameters
     )
     shows: list[Callable[[Mapping[str, float]], None]] = [EpochProgress(settings["epochs"], label)]
     shows += [LiveHistory(live)] if live is not None else []
@@ -67,8 +67,8 @@ def train_model(
         for show in shows:
             show(record)
 
-    with threadpool_limits(limits=settings["threads"], user_api="blas"):
-        result = mlp.fit(
+    with threadpool_limits(limits=settings["threads"], user_api="blas"), _diverged_as_stage_error():
+        result = fit(
             model,
             X_train,
             y_train,
@@ -86,6 +86,15 @@ def train_model(
             on_epoch=on_epoch,
         )
     return model, result
+
+
+@contextlib.contextmanager
+def _diverged_as_stage_error() -> Iterator[None]:
+    """A diverged run is an expected failure: one message (mlp's), no traceback."""
+    try:
+        yield
+    except TrainingDivergedError as error:
+        raise StageError(str(error)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -120,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     seconds = time.perf_counter() - started
 
     with open_output(args.model, "wb") as handle:
-        mlp.save_model(
+        save_model(
             model,
             handle,
             metadata={"architecture": args.arch, "settings": settings},

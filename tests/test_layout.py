@@ -6,15 +6,14 @@ import ast
 import re
 from pathlib import Path
 
-import yaml
-
 from tests.support import PROJECT
+from tests.support import yaml12 as yaml
 
 PACKAGES = ("mlp", "stages", "tools")
 # What mlp may import besides NumPy and itself: no YAML, command line or pipeline modules.
 LIBRARY_STANDARD_MODULES = {
-    "__future__", "collections", "contextlib", "dataclasses", "io", "itertools", "json", "math",
-    "os", "pathlib", "struct", "tempfile", "typing", "zipfile", "zlib",
+    "__future__", "collections", "contextlib", "dataclasses", "functools", "importlib", "io", "itertools",
+    "json", "math", "os", "pathlib", "struct", "tempfile", "typing", "zipfile", "zlib",
 }  # fmt: skip
 
 
@@ -102,3 +101,36 @@ def test_every_test_the_docs_cite_exists():
         if not re.search(rf"^def {test}\(", (PROJECT / "tests" / file).read_text(), re.MULTILINE)
     ]
     assert not missing, missing
+
+
+def test_mlp_names_load_from_the_modules_its_table_names():
+    # mlp imports its public names on first use from mlp.HOMES; the type checkers' list must match.
+    import mlp
+
+    tree = ast.parse((PROJECT / "mlp/__init__.py").read_text())
+    typed = {
+        alias.asname for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names
+    }
+    assert typed - {None} == set(mlp.HOMES) == set(mlp.__all__)
+    for name, home in mlp.HOMES.items():
+        assert name.isupper() or getattr(mlp, name).__module__ == f"mlp.{home}", name
+
+
+def test_every_library_the_code_imports_is_declared():
+    # An import that works only because another package pulls it in breaks with that package.
+    import sys
+    import tomllib
+
+    declared = {
+        re.split(r"[<>=\[ ]", spec)[0].lower()
+        for spec in tomllib.loads((PROJECT / "pyproject.toml").read_text())["project"]["dependencies"]
+    }
+    distribution = {"sklearn": "scikit-learn", "ruamel": "ruamel.yaml", "PIL": "pillow"}
+    imported = {
+        name.split(".")[0]
+        for package in PACKAGES
+        for path in (PROJECT / package).rglob("*.py")
+        for name in _imports(path)
+    }
+    third_party = imported - set(sys.stdlib_module_names) - set(PACKAGES) - {"__future__"}
+    assert {distribution.get(name, name) for name in third_party} <= declared

@@ -5,23 +5,33 @@ of params.yaml (mappings merge key by key), except `architectures`, which replac
 mapping, so an experiment trains exactly the architectures it lists. The differences become
 DVC's Hydra-style overrides (`key=value`, `+key=value` to add, `~key` to delete), so
 `dvc exp show` lists the experiment, with its parameters, next to the default run.
+
+After a workspace run, experiments/results/NAME.json records its params, each run's metrics,
+and when, how long and on what machine (with the load average, since the machine may be
+shared): the file the README's tables are generated from (tools/readme.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
+import os
 import shlex
 import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from stages.common.output import write_json
 from stages.common.params import ParamsError, read_yaml, validate
 from stages.common.runner import StageError
+from tools.machine import machine_facts
 
 REPLACED_WHOLE = ("architectures",)
+RESULTS = Path("experiments/results")
+METRICS_FOLDERS = ("reports/metrics", "reports/train", "reports/timing")
 
 
 def experiment_params(name: str, base: Path = Path("params.yaml")) -> dict[str, Any]:
@@ -65,7 +75,7 @@ def _hydra(value: Any) -> str:
         return "{" + ",".join(f"{key}:{_hydra(item)}" for key, item in value.items()) + "}"
     if isinstance(value, list):
         return "[" + ",".join(_hydra(item) for item in value) + "]"
-    return yaml.safe_dump(value, default_flow_style=True).removesuffix("\n...\n").strip()
+    return value if isinstance(value, str) else json.dumps(value)  # null, true, 0.1 as YAML 1.2 reads them
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -80,8 +90,38 @@ def main(argv: Sequence[str] | None = None) -> None:
     command = ["dvc", "exp", "run", "-n", args.name, *(["--temp"] if args.temp else [])]
     command += [part for flag in flags for part in ("-S", flag)]
     print(shlex.join(command), flush=True)
-    if not args.dry and subprocess.run(command, check=False).returncode != 0:
+    if args.dry:
+        return
+    started, machine = time.time(), machine_facts()
+    if subprocess.run(command, check=False).returncode != 0:
         raise StageError(f"`dvc exp run -n {args.name}` failed (its output is above)")
+    if not args.temp:  # a --temp run leaves its results in DVC's experiment ref only
+        path = RESULTS / f"{args.name}.json"
+        write_json(path, result(args.name, read_yaml("params.yaml"), started, machine))
+        print(f"experiment: wrote {path}; commit it with the run")
+
+
+def result(name: str, params: dict[str, Any], started: float, machine: dict[str, Any]) -> dict[str, Any]:
+    """The experiment's params, each run's metrics (test, training, time), when and where."""
+    runs = {
+        f"{arch}-{seed}": {
+            key: value
+            for folder in METRICS_FOLDERS
+            for key, value in json.loads((Path(folder) / f"{arch}-{seed}.json").read_text()).items()
+        }
+        for arch in params["architectures"]
+        for seed in params["seeds"]
+    }
+    machine = machine | {"load_average_at_end": [round(x, 2) for x in os.getloadavg()]}
+    when = datetime.datetime.fromtimestamp(started, datetime.UTC).isoformat(timespec="seconds")
+    return {
+        "experiment": name,
+        "params": params,
+        "runs": runs,
+        "started": when,
+        "seconds": round(time.time() - started),
+        "machine": machine,
+    }
 
 
 if __name__ == "__main__":

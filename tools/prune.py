@@ -24,7 +24,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from stages.common.output import write_text
+from stages.common.output import open_output, write_text
 from stages.common.params import SAFE_NAME, ParamsError, load_params
 from stages.common.runner import StageError
 from stages.train import LIVE
@@ -179,7 +179,7 @@ def prune(dry: bool = False) -> list[str]:
                     lines = [entry for entry in ignore.read_text().splitlines() if entry != line]
                     write_text(ignore, "".join(f"{entry}\n" for entry in lines))
     if unlocked:
-        with LOCK.open("w") as handle:
+        with open_output(LOCK) as handle:  # atomic, like every file the tools rewrite
             yaml.dump(lock, handle)
     return removed
 

@@ -2,11 +2,11 @@
 
 One .npz per split, `<split>.npz` holding X (n, N_FEATURES) float32 and y (n,) uint8: always
 "train" and "test", and "val" exactly when params.yaml's prepare.validation_size is above 0
-(`splits`). Files are read with allow_pickle=False; reading checks shapes, dtypes,
-finiteness and labels so that bad arrays never reach training. Beside them, `scaling.npz` holds
-the scaling's per-pixel `mean` and `std` (float32, N_FEATURES each): with MNIST's image shape and
-labels, the input contract every model file carries (`input_contract`), so that a model can be
-used on new images outside the pipeline.
+(`splits`). Files are read with mlp's bounded .npz reader (no pickle can load); reading
+checks shapes, dtypes, finiteness and labels so that bad arrays never reach training. Beside
+them, `scaling.npz` holds the scaling's per-pixel `mean` and `std` (float32, N_FEATURES each):
+with MNIST's image shape and labels, the input contract every model file carries
+(`input_contract`), so that a model can be used on new images outside the pipeline.
 
 Beside the folder, `<folder>.json` (data/prepared.json) holds the prepare section of params.yaml
 the folder was made with. A stage that records prepare params in dvc.lock checks them against it
@@ -20,24 +20,22 @@ from __future__ import annotations
 
 import json
 import math
-import zipfile
-import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-import mlp
+from mlp.archive import NPY_HEADER_BYTES, ArchiveError, NpzReader
 from mlp.arrays import FloatArray, IntArray
+from mlp.contract import InputContract
 from stages.common.mnist import IMAGE_SIDE, N_CLASSES, N_FEATURES, N_TEST, N_TRAIN
 from stages.common.output import open_output, write_text
 from stages.common.runner import StageError
 
 TRAIN, VALIDATION, TEST = "train", "val", "test"
 SCALING = "scaling"  # scaling.npz: the mean and std of the input contract
-NPY_MAGIC = b"\x93NUMPY"
-HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+FIX = "rerun `dvc repro prepare` (or delete data/prepared first)"
 
 
 def splits(validation_size: int) -> tuple[str, ...]:
@@ -50,34 +48,6 @@ def save_split(folder: str | Path, split: str, X: FloatArray, y: IntArray) -> No
     assert X.ndim == 2 and y.shape == (len(X),)
     with open_output(Path(folder) / f"{split}.npz", "wb") as handle:
         np.savez(handle, X=X.astype(np.float32, copy=False), y=y.astype(np.uint8, copy=False))
-
-
-def input_contract(
-    scaling: str, mean: FloatArray | None = None, std: FloatArray | None = None
-) -> mlp.InputContract:
-    """MNIST's input contract: 28x28 images, labels "0".."9", and the scaling (unit: no mean and std)."""
-    labels = [str(label) for label in range(N_CLASSES)]
-    unit = mlp.InputContract.unit((IMAGE_SIDE, IMAGE_SIDE), labels)
-    if mean is None or std is None:
-        return unit
-    return mlp.InputContract(unit.shape, unit.labels, scaling, mean, std)
-
-
-def save_contract(folder: str | Path, contract: mlp.InputContract) -> None:
-    """Write <folder>/scaling.npz: the contract's mean and std."""
-    with open_output(Path(folder) / f"{SCALING}.npz", "wb") as handle:
-        np.savez(handle, mean=contract.mean, std=contract.std)
-
-
-def load_contract(folder: str | Path) -> mlp.InputContract:
-    """The input contract of the prepared data in `folder`: unit scaling when mean is 0 and std 1."""
-    path = Path(folder) / f"{SCALING}.npz"
-    mean, std = (_read_checked(path, name) for name in ("mean", "std"))
-    unit = not mean.any() and bool((std == 1).all())
-    try:
-        return input_contract("unit" if unit else "standardize", mean, std)
-    except ValueError as error:
-        raise StageError(f"{path}: {error}; {FIX}") from None
 
 
 def made_with_path(folder: str | Path) -> Path:
@@ -113,89 +83,68 @@ def check_made_with(folder: str | Path, prepare: dict[str, Any], keys: tuple[str
         )
 
 
-FIX = "rerun `dvc repro prepare` (or delete data/prepared first)"
+def input_contract(
+    scaling: str, mean: FloatArray | None = None, std: FloatArray | None = None
+) -> InputContract:
+    """MNIST's input contract: 28x28 images, labels "0".."9", and the scaling (unit: no mean and std)."""
+    unit = InputContract.unit((IMAGE_SIDE, IMAGE_SIDE), [str(label) for label in range(N_CLASSES)])
+    if mean is None or std is None:
+        return unit
+    return InputContract(unit.shape, unit.labels, scaling, mean, std)
+
+
+def save_contract(folder: str | Path, contract: InputContract) -> None:
+    """Write <folder>/scaling.npz: the contract's mean and std."""
+    with open_output(Path(folder) / f"{SCALING}.npz", "wb") as handle:
+        np.savez(handle, mean=contract.mean, std=contract.std)
+
+
+def load_contract(folder: str | Path) -> InputContract:
+    """The input contract of the prepared data in `folder`: unit scaling when mean is 0 and std 1."""
+    path = Path(folder) / f"{SCALING}.npz"
+    try:
+        with NpzReader(
+            path, "a prepared scaling", 2 * (N_FEATURES * 4 + NPY_HEADER_BYTES), max_members=2
+        ) as npz:
+            mean, std = (npz.read(name, [np.float32], [N_FEATURES]) for name in ("mean", "std"))
+        unit = not mean.any() and bool((std == 1).all())
+        return input_contract("unit" if unit else "standardize", mean, std)
+    except FileNotFoundError:
+        raise StageError(f"{path} is missing; {FIX}") from None
+    except (ArchiveError, ValueError) as error:
+        raise StageError(f"{path}: {error}; {FIX}") from None
 
 
 def load_split(folder: str | Path, split: str) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-    """Read and check one prepared split; raise StageError naming the file and the fix."""
+    """Read and check one prepared split; raise StageError naming the file and the fix.
+
+    Read with mlp's bounded reader, never np.load: a forged header (10**9 rows) or a zip that
+    inflates to gigabytes is refused before anything that size is allocated.
+    """
     path = Path(folder) / f"{split}.npz"
-    X, y = (_read_checked(path, name) for name in ("X", "y"))
+    fix = FIX
+    try:
+        with NpzReader(path, "a prepared split", MAX_SPLIT_BYTES, max_members=2) as npz:
+            X = npz.read("X", [np.float32], [MAX_ROWS, N_FEATURES])
+            y = npz.read("y", [np.uint8], [MAX_ROWS])
+    except FileNotFoundError:
+        raise StageError(f"{path} is missing; {fix}") from None
+    except ArchiveError as error:
+        raise StageError(f"{path}: {error}; {fix}") from None
     problem = _problem(X, y)
     if problem:
-        raise StageError(f"{path}: {problem}; {FIX}")
+        raise StageError(f"{path}: {problem}; {fix}")
     return X, y.astype(np.int64)
 
 
-def _read_checked(path: Path, name: str) -> npt.NDArray[Any]:
-    """_read_member, its errors a StageError naming the file and the fix."""
-    try:
-        return _read_member(path, name)
-    except FileNotFoundError:
-        raise StageError(f"{path} is missing; {FIX}") from None
-    except _Refused as error:
-        raise StageError(f"{path}: {error}; {FIX}") from None
-    except (
-        OSError,
-        ValueError,
-        KeyError,
-        EOFError,
-        RuntimeError,
-        NotImplementedError,
-        zlib.error,
-        zipfile.BadZipFile,
-    ) as error:
-        raise StageError(
-            f"{path} is unreadable or corrupt ({type(error).__name__}: {error}); {FIX}"
-        ) from None
-
-
-class _Refused(ValueError):
-    """A member that is not what the contract allows, found before reading its data."""
-
-
-# Each array's dtype and number of dimensions; no split holds more images than MNIST has.
-MEMBERS: dict[str, tuple[np.dtype[Any], int]] = {
-    "X": (np.dtype("<f4"), 2),
-    "y": (np.dtype("u1"), 1),
-    "mean": (np.dtype("<f4"), 1),
-    "std": (np.dtype("<f4"), 1),
-}
-MAX_ROWS = N_TRAIN + N_TEST
+MAX_ROWS = N_TRAIN + N_TEST  # no split holds more images than MNIST has
+MAX_SPLIT_BYTES = MAX_ROWS * (N_FEATURES * 4 + 1) + 2 * NPY_HEADER_BYTES
 MAX_ABS_FEATURE = 1e6  # prepare's scalings stay far inside this (standardising divides by >= 1e-6)
 
 
-def _read_member(path: Path, name: str) -> npt.NDArray[Any]:
-    """Array `name` of the .npz at `path`, read only after its header proves it fits the contract.
-
-    Never np.load: a forged header (10**9 rows) or a zip that inflates to gigabytes would be
-    allocated before any check. Here at most MAX_ROWS rows of the expected width are ever read.
-    """
-    with open(path, "rb") as handle:
-        if handle.read(len(NPY_MAGIC)) == NPY_MAGIC:
-            raise _Refused("is a single .npy array, not the .npz archive of X and y that prepare writes")
-    dtype, ndim = MEMBERS[name]
-    with zipfile.ZipFile(path) as archive, archive.open(f"{name}.npy") as member:
-        version = np.lib.format.read_magic(member)
-        if version not in HEADER_READERS:
-            raise _Refused(f"{name} has .npy format version {version}, not 1.0 or 2.0")
-        shape, fortran_order, found = HEADER_READERS[version](member)
-        if found != dtype or len(shape) != ndim or fortran_order:
-            raise _Refused(f"{name} must be a {ndim}-D {dtype.name} array, got {found} {shape}")
-        if name in ("mean", "std") and shape != (N_FEATURES,):
-            raise _Refused(f"{name} declares shape {shape}; expected ({N_FEATURES},)")
-        if not 0 < shape[0] <= MAX_ROWS or (name == "X" and shape[1] != N_FEATURES):
-            raise _Refused(
-                f"{name} declares shape {shape}; expected 1 to {MAX_ROWS} rows"
-                + (f" of {N_FEATURES} features" if name == "X" else "")
-            )
-        size = math.prod(shape) * dtype.itemsize
-        data = member.read(size)
-    if len(data) != size:
-        raise _Refused(f"{name} declares shape {shape} ({size} bytes) but holds {len(data)}")
-    return np.frombuffer(data, dtype).reshape(shape).copy()
-
-
 def _problem(X: npt.NDArray[Any], y: npt.NDArray[Any]) -> str | None:
+    if X.shape[0] < 1 or X.shape[1] != N_FEATURES:
+        return f"X has shape {X.shape}; expected at least 1 row of {N_FEATURES} features"
     if y.shape != (X.shape[0],):
         return f"y must be {X.shape[0]} uint8 labels, got {y.dtype} {y.shape}"
     largest = float(np.abs(X).max())  # NaN propagates

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from mlp import ModelFileError, TrainingDivergedError
 from mlp.atomic import remove_quietly, write_error
 
 # How to fix the usual reasons a file cannot be written; the message already names the path.
@@ -64,7 +63,7 @@ class _Terminated(BaseException):
     """
 
 
-EXPECTED_ERRORS = (StageError, ValueError, TrainingDivergedError, ModelFileError, OSError)
+EXPECTED_ERRORS = (StageError, ValueError, OSError)  # mlp's ModelFileError is a ValueError
 
 
 @dataclass

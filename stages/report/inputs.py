@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-import mlp
+from mlp import ModelFileError, load_model
 from mlp.arrays import FloatArray, IntArray
 from stages.common.mnist import N_CLASSES, N_FEATURES
 from stages.common.records import HISTORY_COLUMNS, PREDICTION_COLUMNS
@@ -226,8 +226,8 @@ def _read_first_layer(source: Source, settings: dict[str, Any]) -> FloatArray:
     in that moment could otherwise pair an old model with new params in dvc.lock.
     """
     try:
-        model, metadata = mlp.load_model(source.path)
-    except mlp.ModelFileError as error:
+        model, metadata = load_model(source.path)
+    except ModelFileError as error:
         raise StageError(f"{error}; {rebuild_hint(source.stage)}") from None
     trained = metadata.get("settings", {}) if isinstance(metadata, dict) else {}
     differ = sorted(key for key in set(settings) | set(trained) if trained.get(key) != settings.get(key))

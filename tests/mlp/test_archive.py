@@ -1,10 +1,12 @@
 """Tests of the untrusted-zip guards: end records bounded before zipfile parses, members read in limits."""
 
+import re
 import zipfile
 
+import numpy as np
 import pytest
 
-from mlp.archive import ArchiveError, open_archive, read_member
+from mlp.archive import ArchiveError, NpzReader, open_archive, read_member
 from tests.support import forged_zips
 
 LIMITS = {"max_file_bytes": 1 << 20, "max_members": 8, "max_directory_bytes": 8 * 100}
@@ -66,3 +68,42 @@ def test_a_member_over_its_limit_is_refused_before_it_is_read(tmp_path):
         with pytest.raises(ArchiveError, match=r"member bomb.npy declares 67108864 bytes uncompressed, over"):
             read_member(archive, archive.infolist()[0], 1 << 20)
         assert read_member(archive, archive.infolist()[0], 64 << 20) == bytearray(64 << 20)
+
+
+def _npz(tmp_path, **arrays):
+    path = tmp_path / "arrays.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+def test_npz_reader_gives_the_named_arrays_within_their_bounds(tmp_path):
+    # Any caller names its members with dtypes and a shape bound (model files, prepared splits, ...).
+    path = _npz(tmp_path, mean=np.arange(4, dtype=np.float32), y=np.ones(3, np.uint8))
+    with NpzReader(path, "a test file", 1 << 20, 4) as npz:
+        assert npz.names == {"mean", "y"}
+        np.testing.assert_array_equal(npz.read("mean", [np.float32], [784]), np.arange(4))
+        assert npz.read("y", [np.uint8, np.int64], [3]).dtype == np.uint8
+
+
+@pytest.mark.parametrize(
+    ("name", "dtypes", "bound", "message"),
+    [
+        ("absent", [np.float32], [4], "has no array absent"),
+        ("mean", [np.float64], [4], "array mean has shape (4,) and dtype float32; expected float64"),
+        ("mean", [np.float32], [3], "expected float32 of at most (3,)"),
+        ("mean", [np.float32], [2, 2], "expected float32 of at most (2, 2)"),
+    ],
+)
+def test_npz_reader_refuses_what_the_caller_did_not_ask_for(tmp_path, name, dtypes, bound, message):
+    path = _npz(tmp_path, mean=np.arange(4, dtype=np.float32))
+    with (
+        NpzReader(path, "a test file", 1 << 20, 4) as npz,
+        pytest.raises(ArchiveError, match=re.escape(message)),
+    ):
+        npz.read(name, dtypes, bound)
+
+
+def test_npz_reader_refuses_a_total_over_its_budget_before_reading(tmp_path):
+    path = _npz(tmp_path, big=np.zeros(1000, np.float64))
+    with pytest.raises(ArchiveError, match="bytes a test file may hold; refused before reading them"):
+        NpzReader(path, "a test file", 1000, 4)

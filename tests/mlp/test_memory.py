@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import mlp
-from mlp.memory import EVAL_CHUNK, GIB, OPTIMIZER_VECTORS, model_bytes, n_parameters, training_bytes
+from mlp.memory import EVAL_CHUNK, GIB, model_bytes, n_parameters, training_bytes
 
 CASES = [
     ([784, 512, 10], 64, "adam", "float32", 0.0),
@@ -48,7 +48,7 @@ def test_estimates_match_what_tracemalloc_measures(layer_sizes, batch_size, opti
 
 @pytest.mark.parametrize("name", sorted(mlp.OPTIMIZERS))
 def test_optimizer_vectors_are_those_each_optimizer_allocates(name):
-    # OPTIMIZER_VECTORS counts the parameter-sized arrays an optimizer keeps besides the parameters.
+    # OPTIMIZERS[name].vectors counts the parameter-sized arrays an optimizer keeps besides the parameters.
     params = np.zeros(1000, dtype=np.float32)
     optimizer = mlp.make_optimizer(name, params, 0.1)
     vectors = [
@@ -56,7 +56,7 @@ def test_optimizer_vectors_are_those_each_optimizer_allocates(name):
         for value in vars(optimizer).values()
         if isinstance(value, np.ndarray) and value.shape == params.shape and value is not params
     ]
-    assert len(vectors) == OPTIMIZER_VECTORS[name]
+    assert len(vectors) == mlp.OPTIMIZERS[name].vectors
 
 
 def test_estimates_grow_as_they_should():

@@ -151,6 +151,15 @@ def test_make_optimizer_builds_adam_with_its_defaults():
     assert (optimizer.learning_rate, optimizer.beta1, optimizer.beta2) == (0.002, 0.9, 0.999)
 
 
+def test_make_optimizer_passes_each_optimizer_its_own_hyperparameters():
+    # A caller passes all its settings; Adam takes its betas, SGD ignores them (and Adam momentum).
+    settings = {"momentum": 0.5, "beta1": 0.8, "beta2": 0.99, "epsilon": 1e-6}
+    adam = mlp.make_optimizer("adam", np.zeros(3), 0.01, **settings)
+    assert (adam.beta1, adam.beta2, adam.epsilon) == (0.8, 0.99, 1e-6)
+    assert mlp.make_optimizer("nesterov", np.zeros(3), 0.01, **settings).momentum == 0.5
+    assert mlp.make_optimizer("momentum", np.zeros(3), 0.01).momentum == 0.9  # the table's default
+
+
 def test_every_optimizer_in_the_table_is_tested_here():
     # Adding an optimizer to OPTIMIZERS must come with its formula test in this file.
     assert set(mlp.OPTIMIZERS) == {"sgd", "momentum", "nesterov", "adam"}
@@ -196,7 +205,8 @@ def test_invalid_hyperparameters_are_rejected(build, message):
         (mlp.Adam, {"beta1": "0.9"}, "beta1 must be a number, got '0.9' (str)"),
         (mlp.Adam, {"beta2": None}, "beta2 must be a number, got None (NoneType)"),
         (mlp.Adam, {"epsilon": "1e-8"}, "epsilon must be a number, got '1e-8' (str)"),
-        (functools.partial(mlp.make_optimizer, "sgd"), {"momentum": "0.9"}, "momentum must be a number"),
+        (functools.partial(mlp.make_optimizer, "momentum"), {"momentum": "0.9"}, "momentum must be a number"),
+        (functools.partial(mlp.make_optimizer, "sgd"), {"betta1": 0.9}, "unknown hyperparameters ['betta1']"),
         (functools.partial(mlp.make_optimizer, "adam"), {"learning_rate": [0.1]}, "got [0.1] (list)"),
     ],
     ids=[
@@ -209,6 +219,7 @@ def test_invalid_hyperparameters_are_rejected(build, message):
         "beta2_none",
         "epsilon_str",
         "make_momentum_str",
+        "make_unknown_key",
         "make_lr_list",
     ],
 )

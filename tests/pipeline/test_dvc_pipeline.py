@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
+from tests.support import yaml12 as yaml
 from tests.support.dvc import make_repo, sh
 from tests.support.synthetic import small_params
 
@@ -53,6 +53,31 @@ def test_forced_rerun_is_byte_identical(repo):
     after = _output_hashes(repo)
     changed = {path for path in before if before[path] != after[path]}
     assert changed <= {"reports/timing/tiny-42.json"}, changed
+
+
+def test_editing_the_network_code_reruns_only_what_runs_it(repo):
+    # Exact code deps: a change to mlp/train.py (the training loop) reruns train and what follows,
+    # never check, fetch or prepare; a change to mlp/atomic.py, which every stage runs, reruns all.
+    sh(repo, "dvc", "repro")
+    loop = repo / "mlp/train.py"
+    original = loop.read_text()
+    loop.write_text(original + "# an edit\n")
+    stale = set(json.loads(sh(repo, "dvc", "status", "--json")))
+    loop.write_text(original)
+    assert {"train@tiny-42", "train@small-42"} <= stale
+    assert not stale & {"check", "fetch", "prepare"}, stale
+    model = repo / "mlp/model.py"  # check runs it (params name the model file's limits): check reruns,
+    original = model.read_text()  # but its output keeps its bytes, so fetch and prepare do not
+    model.write_text(original + "# an edit\n")
+    stale = set(json.loads(sh(repo, "dvc", "status", "--json")))
+    ran = ran_stages(sh(repo, "dvc", "repro"))
+    model.write_text(original)
+    assert "check" in stale and not stale & {"fetch", "prepare"}, stale
+    assert "check" in ran and not ran & {"fetch", "prepare"}, ran
+    writer = repo / "mlp/atomic.py"
+    writer.write_text(writer.read_text() + "# an edit\n")
+    assert {"check", "fetch", "prepare"} <= set(json.loads(sh(repo, "dvc", "status", "--json")))
+    writer.write_text(writer.read_text().removesuffix("# an edit\n"))
 
 
 def test_changing_one_architecture_reruns_only_it_and_switching_back_uses_the_run_cache(repo):

@@ -6,12 +6,12 @@ import ast
 import shlex
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.support import PROJECT
+from tests.support import yaml12 as yaml
+from tests.support.imports import PACKAGES, import_closure
 from tests.support.stages import MODULES, run_stage_in_process, tiny_params
 from tests.support.synthetic import make_workspace
 
@@ -90,47 +90,50 @@ def test_train_items_depend_on_neither_other_architectures_nor_other_seeds():
     assert "params" not in STAGES["evaluate"]  # the model file carries everything it needs
 
 
-def _module_file(module: str) -> str:
-    """The file a `stages.…` module lives in: a module file, or a package's __init__.py."""
-    path = Path(*module.split("."))
-    return (path / "__init__.py" if (PROJECT / path).is_dir() else path.with_suffix(".py")).as_posix()
-
-
-def _imported_stage_files(script: str, seen: set[str] | None = None) -> set[str]:
-    """stages/ files that `script` imports, directly or through other stages modules."""
-    seen = set() if seen is None else seen
-    for node in ast.walk(ast.parse((PROJECT / script).read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("stages."):
-            candidates = [f"{node.module}.{alias.name}" for alias in node.names] + [node.module]
-            for path in (
-                _module_file(name) for name in candidates if (PROJECT / _module_file(name)).exists()
-            ):
-                if path not in seen:
-                    seen.add(path)
-                    _imported_stage_files(path, seen)
-    return seen
-
-
 def _covered(path: str, deps: list[str]) -> bool:
     """True if `path` is a dep or lies in a folder that is one."""
     return any(path == dep or path.startswith(dep.rstrip("/") + "/") for dep in deps)
 
 
-def _entry_script(name: str) -> str:
-    return f"stages/{name}.py" if (PROJECT / f"stages/{name}.py").exists() else f"stages/{name}/__main__.py"
+def _code_deps(deps: list[str]) -> set[str]:
+    """The project .py files a stage's deps name, folders expanded."""
+    files = set()
+    for dep in deps:
+        if dep.split("/")[0] in PACKAGES:
+            path = PROJECT / dep
+            files |= (
+                {f.relative_to(PROJECT).as_posix() for f in path.rglob("*.py")} if path.is_dir() else {dep}
+            )
+    return files
 
 
-def test_every_stage_depends_on_the_code_it_runs():
-    # Changing any module a stage imports reruns it: its script, every stages module it pulls in,
-    # and the mlp library are all listed as deps.
+def test_each_stage_depends_on_exactly_the_code_it_runs():
+    # A stage's code deps are its import closure, no less (a change it runs would not rerun it) and
+    # no more (fetch must not rerun, and download MNIST again, when an activation changes).
     for name, stage in STAGES.items():
-        script = _entry_script(name)
-        missing = [
-            path for path in {script, *_imported_stage_files(script)} if not _covered(path, stage["deps"])
+        entry = f"stages.{name}" if (PROJECT / f"stages/{name}.py").exists() else f"stages.{name}.__main__"
+        runs, declared = import_closure(entry), _code_deps(stage["deps"])
+        assert runs == declared, f"{name}: add {sorted(runs - declared)}, remove {sorted(declared - runs)}"
+
+
+def test_fetch_uses_no_more_of_mlp_than_atomic_writing():
+    # The reason for exact deps: editing the network's code must leave fetch (and prepare) alone.
+    assert {f for f in _code_deps(STAGES["fetch"]["deps"]) if f.startswith("mlp/")} == {
+        "mlp/__init__.py",
+        "mlp/atomic.py",
+    }
+    assert "mlp/model.py" not in _code_deps(STAGES["prepare"]["deps"])
+
+
+def test_stages_import_mlp_names_not_the_whole_package():
+    # `import mlp` may reach any of mlp's modules (its names load on first use), so the closure
+    # above would list them all: stages import the names they use.
+    for path in (PROJECT / "stages").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        bare = [
+            n for n in ast.walk(tree) if isinstance(n, ast.Import) and any(a.name == "mlp" for a in n.names)
         ]
-        assert not missing, f"{name}: add {sorted(missing)} to its deps"
-        # Importing any mlp module runs mlp/__init__.py, which imports the whole library.
-        assert "mlp" in stage["deps"], f"{name}: add mlp (the whole package) to its deps"
+        assert not bare, f"{path.relative_to(PROJECT)}: use `from mlp import NAME`"
 
 
 def _declared(stage: dict) -> list[str]:

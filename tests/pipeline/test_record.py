@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from stages.common.runner import RESTORE_COMMAND
+from tests.support import yaml12 as yaml
 from tests.support.dvc import IDENTITY, make_repo, run, sh, start
 from tests.support.stages import params_text, tiny_params
 
@@ -106,7 +106,7 @@ def _stage_pids(session: int) -> list[int]:
         ("train.epochs=-1", "train.epochs: must be at least 1"),
         # As long as 0.9: git's index, refreshed by DVC in the same second, takes the file for
         # unchanged, so `git checkout params.yaml` would leave the bad value in place.
-        ("train.momentum=1.5", "train.momentum: must be a finite number in [0, 1)"),
+        ("train.momentum=1.5", "train.momentum: momentum must lie in [0, 1), got 1.5"),
         # Renames every item: DVC removes the old items' outputs before `check` runs.
         ("seeds=[43.5]", "seeds"),
     ],

@@ -88,8 +88,8 @@ def _damage_model(path: Path, kind: str) -> None:
 # what the stage adds: the message names the rebuild, no code from the file runs, nothing changes.
 MODEL_CASES = {
     "missing": "no such model file",
-    "pickled": "array W0 holds Python objects (a pickle); refused without unpickling",
-    "huge declared size": "array W0 declares shape (1099511627776,) (4398046511104 bytes) but holds 64",
+    "pickled": "array W0 has shape (1,) and dtype object; expected float32",
+    "huge declared size": "array W0 has shape (1099511627776,) and dtype float32; expected float32 of at",
 }
 
 

@@ -6,12 +6,12 @@ import json
 
 import numpy as np
 import pytest
-import yaml
 from sklearn.model_selection import train_test_split
 
 from stages import prepare
 from stages.common.mnist import encode_idx, parse_idx
 from stages.common.prepared import load_split, made_with_path, splits
+from tests.support import yaml12 as yaml
 from tests.support.stages import failing_stage, params_text, run_stage_in_process, snapshot, tiny_params
 from tests.support.synthetic import synthetic_images
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import matplotlib.image
 import numpy as np
-import yaml
 
 import mlp
 from stages.common.output import write_csv, write_json
 from stages.common.params import architecture_settings
 from stages.common.prepared import input_contract, record_made_with, save_split
 from tests.support import PROJECT
+from tests.support import yaml12 as yaml
 from tests.support.stages import run_stage_in_process
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -12,12 +12,12 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-import yaml
 
 from stages import check, evaluate, fetch, prepare, publish, train
 from stages.common.runner import run_stage
 from stages.report import __main__ as report
 from tests.support import PROJECT
+from tests.support import yaml12 as yaml
 from tests.support.synthetic import small_params
 
 MODULES: dict[str, ModuleType] = {

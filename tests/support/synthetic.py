@@ -6,10 +6,10 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from stages.common.mnist import encode_idx
 from tests.support import PROJECT
+from tests.support import yaml12 as yaml
 
 
 def synthetic_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -8,11 +8,11 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 
 from stages.common.params import ParamsError
 from stages.common.runner import StageError
 from tests.support import PROJECT
+from tests.support import yaml12 as yaml
 from tools.experiment import experiment_params, main, overrides
 
 
@@ -84,3 +84,32 @@ def test_unknown_or_invalid_experiments_are_clear_errors(project):
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith("experiment: error: experiments/nope.yaml not found")
+
+
+def test_result_file_holds_params_each_runs_metrics_and_the_machine(project):
+    # What `make seed-study` and `make full-mnist` commit: the README's tables are built from it.
+    import json
+    import time
+
+    from tools.experiment import result
+    from tools.machine import machine_facts
+
+    params = experiment_params("seed-study") | {
+        "architectures": {"tiny": {"hidden_sizes": [4]}},
+        "seeds": [1, 2],
+    }
+    for folder, values in (
+        ("metrics", {"accuracy": 0.5}),
+        ("train", {"selected_epoch": 3}),
+        ("timing", {"train_seconds": 1.5}),
+    ):
+        for seed in (1, 2):
+            path = project / "reports" / folder / f"tiny-{seed}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(values))
+    written = result("seed-study", params, time.time() - 61, machine_facts())
+    assert written["runs"]["tiny-2"] == {"accuracy": 0.5, "selected_epoch": 3, "train_seconds": 1.5}
+    assert written["params"] == params and written["seconds"] >= 61
+    assert {"processor", "cores", "blas", "load_average_at_start", "load_average_at_end"} <= set(
+        written["machine"]
+    )

@@ -7,11 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
 import tools.prune
 from stages.common.runner import StageError
 from tests.support import PROJECT
+from tests.support import yaml12 as yaml
 from tests.support.stages import params_text, tiny_params
 from tools.prune import item_outputs, keys_ignored, keys_on_disk, prune, stale
 
@@ -126,6 +126,23 @@ def test_an_item_with_a_dvc_lock_entry_loses_it_its_outputs_and_its_gitignore_li
     assert set(yaml.safe_load(_read("dvc.lock"))["stages"]) == {"train@tiny-42", "evaluate@tiny-42"}
     assert _read("data/models/.gitignore") == "/tiny-42.npz\n"
     assert all(Path(path).read_text() == path for path in UNRELATED)
+
+
+def test_dvc_lock_is_rewritten_atomically(workspace, monkeypatch):
+    # A failure while dvc.lock is written (a full disk, Ctrl-C) leaves the old file whole.
+    lock = yaml.safe_load(LOCK)
+    lock["stages"]["train@small-42"] = {"cmd": "x", "outs": [{"path": "data/models/small-42.npz"}]}
+    Path("dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+    before = _read("dvc.lock")
+
+    def dump_half(self, data, stream):
+        stream.write(before[: len(before) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tools.prune.YAML, "dump", dump_half)
+    with pytest.raises(OSError, match="cannot write dvc.lock"):
+        prune()
+    assert _read("dvc.lock") == before and not list(Path().glob(".dvc.lock.*.tmp"))
 
 
 def test_per_item_outputs_come_from_dvc_yaml_and_cover_every_folder_the_report_reads():

@@ -7,12 +7,12 @@ import math
 import time
 
 import pytest
-import yaml
 
 import stages.train
 from stages.common import params as params_module
 from stages.common.params import ParamsError, architecture_settings, load_params, validate
 from tests.support import PROJECT
+from tests.support import yaml12 as yaml
 from tests.support.stages import failing_stage, params_text, snapshot, tiny_params
 
 PROJECT_PARAMS = PROJECT / "params.yaml"
@@ -65,7 +65,11 @@ def test_unreadable_params_file(tmp_path, text, message):
         (lambda p: p["train"].update(learning_rate=0), "train.learning_rate: must be a finite number"),
         (lambda p: p["train"].update(learning_rate=math.nan), "train.learning_rate: must be a finite number"),
         (lambda p: p["train"].update(learning_rate=math.inf), "finite number in (0, inf), got inf"),
-        (lambda p: p["train"].update(momentum=1.0), "train.momentum: must be a finite number"),
+        (lambda p: p["train"].update(momentum=1.0), "train.momentum: momentum must lie in [0, 1), got 1.0"),
+        (
+            lambda p: p["architectures"]["deep"].update(beta2=1.5),
+            "architectures.deep.beta2: beta2 must lie in [0, 1)",
+        ),
         (lambda p: p["train"].update(weight_decay=-0.1), "train.weight_decay: must be a finite number"),
         (lambda p: p["train"].update(dropout=1.0), "train.dropout: must be a finite number"),
         (lambda p: p["prepare"].update(test_fraction=1.0), "prepare.test_fraction: must be a finite number"),
@@ -147,12 +151,22 @@ def test_params_written_by_yaml_dump_round_trip(params, tmp_path):
     assert load_params(path) == loaded == params
 
 
-@pytest.mark.parametrize("stage", ["prepare", "train", "report"])
-def test_bad_params_stop_a_stage_before_it_touches_anything(workspace, capsys, stage):
-    # Every stage that reads params.yaml validates all of it before it touches anything (the cases above).
-    (workspace / "params.yaml").write_text(params_text(tiny_params(epochs=0)))
+@pytest.mark.parametrize(
+    ("stage", "section", "key", "message"),
+    [
+        ("prepare", "prepare", "test_fraction", "prepare.test_fraction: must be a finite number in (0, 1)"),
+        ("train", "train", "epochs", "train.epochs: must be at least 1"),
+        ("report", "train", "epochs", "train.epochs: must be at least 1"),
+    ],
+)
+def test_bad_params_stop_a_stage_before_it_touches_anything(workspace, capsys, stage, section, key, message):
+    # A stage validates what it reads before it touches anything: prepare its section (so its deps
+    # leave mlp's tables out), the others all of params.yaml (the cases above), as check does.
+    params = tiny_params()
+    params[section][key] = 0
+    (workspace / "params.yaml").write_text(params_text(params))
     before = snapshot(workspace)
-    assert "train.epochs: must be at least 1" in failing_stage(stage, capsys)
+    assert message in failing_stage(stage, capsys)
     assert snapshot(workspace) == before
 
 

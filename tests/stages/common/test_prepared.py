@@ -109,18 +109,18 @@ PREPARED_CASES = {
     "NaN": "X contains NaN or inf",
     "inf": "X contains NaN or inf",
     "huge values": "X holds values up to 3e+38, beyond the ±1e+06 prepare's scalings give",
-    "float64": "X must be a 2-D float32 array, got float64 (320, 784)",
-    "783 features": "X declares shape (320, 783); expected 1 to 70000 rows of 784 features",
-    "1-D X": "X must be a 2-D float32 array, got float32 (250880,)",
+    "float64": "array X has shape (320, 784) and dtype float64; expected float32 of at most (70000, 784)",
+    "783 features": "X has shape (320, 783); expected at least 1 row of 784 features",
+    "1-D X": "array X has shape (250880,) and dtype float32; expected float32 of at most (70000, 784)",
     "labels short": "y must be 320 uint8 labels, got uint8 (319,)",
     "label 10": "y holds label 10, outside 0..9",
-    "int64 labels": "y must be a 1-D uint8 array, got int64 (320,)",
-    "pickled": "X must be a 2-D float32 array, got object (1,)",
-    "10**9 rows": "X declares shape (1000000000, 784); expected 1 to 70000 rows",
+    "int64 labels": "array y has shape (320,) and dtype int64; expected uint8",
+    "pickled": "array X has shape (1,) and dtype object; expected float32",
+    "10**9 rows": "array X has shape (1000000000, 784) and dtype float32; expected float32 of at most",
     # 100 MB of zeros from a 100 kB file: read (it is within the row limit), then refused.
     "zip bomb": "y must be 32000 uint8 labels, got uint8 (320,)",
-    ".npy": "is a single .npy array, not the .npz archive of X and y that prepare writes",
-    "truncated": "unreadable or corrupt",
+    ".npy": "not a readable prepared split (BadZipFile: File is not a zip file)",
+    "truncated": "not a readable prepared split",
     "missing": "is missing",
 }
 
@@ -151,7 +151,7 @@ def _bomb(shape: tuple[int, ...], declared_rows: int | None = None) -> bytes:
 PREPARED_BOMBS = {
     "3 GiB of rows": (
         lambda: _bomb((1_000_000, 784)),
-        "X declares shape (1000000, 784); expected 1 to 70000",
+        "bytes a prepared split may hold; refused before reading them",
     ),
     "2 GiB behind a small header": (lambda: _bomb((700_000, 784), declared_rows=320), None),
 }

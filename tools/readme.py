@@ -1,0 +1,213 @@
+"""The README's measured numbers, generated from the files that hold them: `python -m tools.readme`.
+
+Each block between `<!-- begin NAME -->` and `<!-- end NAME -->` in README.md is rendered here
+from committed files: the default run's reports/, experiments/results/ (`make full-mnist`,
+`make seed-study`) and benchmarks/results/. `--check` fails if a block differs from its files,
+and a test runs it, so a new result can never leave a stale table behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import re
+import statistics
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from stages.common.output import write_text
+from stages.common.params import read_yaml
+from stages.common.runner import StageError
+from stages.common.significance import holm, rank_sum_exact
+
+README = Path("README.md")
+BLOCK = re.compile(r"(<!-- begin (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end (?P=name) -->)", re.DOTALL)
+
+
+def _json(path: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise StageError(f"{path} is missing; run what writes it (see the README) and commit it") from None
+
+
+def _run(key: str) -> dict[str, Any]:
+    """One run of the default pipeline: its test metrics, training metrics and time together."""
+    return {
+        k: v
+        for folder in ("metrics", "train", "timing")
+        for k, v in _json(f"reports/{folder}/{key}.json").items()
+    }
+
+
+def _interval(run: dict[str, Any]) -> str:
+    return f"{run['accuracy']:.4f} ({run['accuracy_low']:.4f}–{run['accuracy_high']:.4f})"
+
+
+def _machine(result: dict[str, Any], when: str) -> str:
+    machine = result["machine"]
+    moment = "start" if "load_average_at_start" in machine else "end"
+    load = ", ".join(f"{x:g}" for x in machine[f"load_average_at_{moment}"])
+    return (
+        f"Measured {result[when][:10]} on {machine['cores']} cores ({machine['processor']}, "
+        f"{'; '.join(machine['blas'])}), load averages (1, 5, 15 min) {load} at the {moment}."
+    )
+
+
+def default_run() -> str:
+    params = read_yaml("params.yaml")
+    seed = params["seeds"][0]
+    lines = [
+        "| architecture | hidden layers | parameters | test accuracy (95% interval) | test loss | macro F1 | "
+        "training time |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for arch, entry in params["architectures"].items():
+        run = _run(f"{arch}-{seed}")
+        hidden = ", ".join(map(str, entry["hidden_sizes"]))
+        lines.append(
+            f"| {arch} | {hidden} | {run['n_parameters']:,} | {_interval(run)} | {run['loss']:.4f} | "
+            f"{run['macro_f1']:.4f} | {run['train_seconds']:.1f} s |"
+        )
+    return "\n".join(lines)
+
+
+def seed_study() -> str:
+    result = _json("experiments/results/seed-study.json")
+    seeds, runs = result["params"]["seeds"], result["runs"]
+    order = list(read_yaml("params.yaml")["architectures"])  # the README's order, where it can
+    archs = sorted(
+        result["params"]["architectures"], key=lambda a: (a not in order, a in order and order.index(a))
+    )
+    accuracies = {arch: [runs[f"{arch}-{s}"]["accuracy"] for s in seeds] for arch in archs}
+    others = ", ".join(map(str, seeds[1:]))
+    lines = [
+        f"| architecture | seed {seeds[0]} (95% interval) | seeds {others} | "
+        f"mean ± std over {len(seeds)} seeds |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for arch, values in accuracies.items():
+        rest = ", ".join(f"{v:.4f}" for v in values[1:])
+        spread = f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+        lines.append(f"| {arch} | {_interval(runs[f'{arch}-{seeds[0]}'])} | {rest} | {spread} |")
+    pairs = list(itertools.combinations(accuracies, 2))
+    p_values = holm([rank_sum_exact(accuracies[a], accuracies[b]) for a, b in pairs])
+    tests = ", ".join(f"{a}–{b} p = {p:.3f}" for (a, b), p in zip(pairs, p_values, strict=True))
+    minutes, seconds = divmod(result["seconds"], 60)
+    return "\n".join(lines) + (
+        f"\n\nExact rank-sum tests over the seeds, Holm-corrected: {tests}. The experiment took "
+        f"{minutes} min {seconds} s. {_machine(result, 'started')}"
+    )
+
+
+def full_mnist() -> str:
+    result = _json("experiments/results/full-mnist.json")
+    ((name, run),) = result["runs"].items()
+    default = _run(f"medium-{read_yaml('params.yaml')['seeds'][0]}")
+    sklearn = _json("benchmarks/results/sklearn_default.json")
+    arch = result["params"]["architectures"][name.rsplit("-", 1)[0]]
+    hidden = "-".join(map(str, arch["hidden_sizes"]))
+
+    def row(label: str, accuracy: float, parameters: int, time: str) -> str:
+        return f"| {label} | {1 - accuracy:.2%} | {accuracy:.2%} | {parameters:,} | {time} |"
+
+    lines = [
+        "| model | test error | test accuracy | parameters | training time (2 cores) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+        row(
+            "this project, default run (medium, 8,000 images)",
+            default["accuracy"],
+            default["n_parameters"],
+            f"{default['train_seconds']:.1f} s",
+        ),
+        row(
+            f"**this project, `full-mnist` ({hidden}, dropout, shifts)**",
+            run["accuracy"],
+            run["n_parameters"],
+            f"{run['train_seconds']:.0f} s",
+        ),
+        row(
+            "scikit-learn `MLPClassifier()` defaults (100 hidden, Adam), measured here",
+            sklearn["test_accuracy"],
+            sklearn["n_parameters"],
+            f"{sklearn['fit_seconds']:.0f} s ({sklearn['epochs']} epochs)",
+        ),
+    ]
+    minutes, seconds = divmod(result["seconds"], 60)
+    return "\n".join(lines) + (
+        f"\n\nThe kept epoch (best validation accuracy) was {run['selected_epoch']} of {arch['epochs']}. "
+        f"The whole experiment took {minutes} min {seconds} s. {_machine(result, 'started')}"
+    )
+
+
+def speed() -> str:
+    result = _json("benchmarks/results/train_throughput.json")
+    lines = [
+        "| batch | BLAS threads | ours, samples/s | scikit-learn, samples/s | ratio |",
+        "| ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in result["results"]:
+        lines.append(
+            f"| {row['batch_size']} | {row['threads']} | {row['ours_samples_per_s']:,.0f} | "
+            f"{row['sklearn_samples_per_s']:,.0f} | {row['ratio']:.2f}x |"
+        )
+    return (
+        "\n".join(lines)
+        + f"\n\n{result['data']}, median of {result['repeats']} epochs. "
+        + _machine(result, "measured")
+    )
+
+
+def full_recipe() -> str:
+    result = _json("benchmarks/results/full_recipe.json")
+    return (
+        f"An epoch took {result['epoch_seconds']:.2f} s, its matrix products alone "
+        f"{result['matmul_seconds']:.2f} s ({result['matmul_gflops']:.0f} GFLOP/s): {result['ratio']:.2f}x "
+        f"the machine's matrix-multiply limit. {_machine(result, 'measured')}"
+    )
+
+
+def report_time() -> str:
+    result = _json("benchmarks/results/report_time.json")
+    runs = len(result["seconds"])
+    return f"It takes {result['median_seconds']:.1f} s (median of {runs}, `benchmarks/report_time.py`)."
+
+
+BLOCKS: dict[str, Callable[[], str]] = {
+    "default-run": default_run,
+    "seed-study": seed_study,
+    "full-mnist": full_mnist,
+    "full-recipe": full_recipe,
+    "speed": speed,
+    "report-time": report_time,
+}
+
+
+def render(text: str) -> str:
+    """`text` with every generated block rendered again from its files."""
+    found = {match["name"] for match in BLOCK.finditer(text)}
+    if found != set(BLOCKS):
+        raise StageError(f"README.md has blocks {sorted(found)}, expected {sorted(BLOCKS)}")
+    return BLOCK.sub(lambda match: f"{match[1]}{BLOCKS[match['name']]()}\n{match[4]}", text)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tools.readme", description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if README.md is not what its files give")
+    args = parser.parse_args(argv)
+    text = README.read_text()
+    new = render(text)
+    if args.check and new != text:
+        raise StageError("README.md's generated blocks differ from their files; run `python -m tools.readme`")
+    if new != text:
+        write_text(README, new)
+        print("readme: README.md updated")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except StageError as error:
+        raise SystemExit(f"readme: error: {error}") from None
