@@ -40,12 +40,13 @@ def score(model: MLP, X: FloatArray, y: IntArray) -> tuple[dict[str, float], dic
         )
         for average in ("macro", "weighted")
     }
+    # What experiments are compared on (dvc exp show lists every key of every run): macro F1, which
+    # tracks accuracy closely on MNIST's balanced classes, stays with the per-class scores.
     metrics = {
         "accuracy": summary["accuracy"],
         "accuracy_low": low,
         "accuracy_high": high,
         "loss": summary["loss"],
-        "macro_f1": float(scores["macro"][2]),
     }
     precision, recall, f1, support = precision_recall_fscore_support(
         y, predicted, labels=labels, average=None, zero_division=0
@@ -106,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     write_text(args.report, f"Classification report: {args.item}\n\n{report}")
     print(
         f"evaluate@{args.item}: test accuracy {metrics['accuracy']:.4f}, "
-        f"loss {metrics['loss']:.4f}, macro F1 {metrics['macro_f1']:.4f}"
+        f"loss {metrics['loss']:.4f}, macro F1 {classes['macro_f1']:.4f}"
     )
 
 

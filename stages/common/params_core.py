@@ -233,3 +233,12 @@ def _name(key: Any) -> str:
 
 def _describe(value: Any) -> str:
     return f"{_SHORT.repr(value)} ({type(value).__name__})"
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested params as dotted keys: {'train.epochs': 100, 'architectures.deep.hidden_sizes': [...]}."""
+    if not isinstance(value, dict):
+        return {prefix.rstrip("."): value}
+    return {
+        key: item for name, sub in value.items() for key, item in flatten(sub, f"{prefix}{name}.").items()
+    }

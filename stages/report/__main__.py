@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from mlp.arrays import FloatArray, IntArray
 from stages.common.mnist import N_CLASSES
-from stages.common.output import write_csv, write_text
+from stages.common.output import write_csv, write_json, write_text
 from stages.common.params import architecture_settings, load_params
 from stages.common.prepared import TEST, TRAIN, check_made_with, load_split
 from stages.common.records import HISTORY_COLUMNS
@@ -30,6 +30,7 @@ from stages.report.comparison import Comparison
 from stages.report.inputs import KINDS, RUN, Architecture, check_present, load_architecture
 from stages.report.markup import Image, to_html, to_markdown
 from stages.report.page import TITLE, page_blocks
+from stages.report.provenance import provenance
 
 GALLERY_SIZE = 10
 
@@ -175,6 +176,23 @@ def write_curves(path: Path, architectures: list[Architecture]) -> None:
     write_csv(path, ["architecture", "seed", *HISTORY_COLUMNS], rows)
 
 
+def summary(architectures: list[Architecture]) -> dict[str, dict[str, float]]:
+    """Per run, what the page shows and git keeps only here: the run's facts and training time are
+    DVC-cached beside its model, and macro F1 is with the per-class scores."""
+    return {
+        run.name: {
+            "test_accuracy": run.metrics["accuracy"],
+            "macro_f1": run.macro_f1,
+            "n_parameters": run.train["n_parameters"],
+            "selected_epoch": run.train["selected_epoch"],
+            "train_accuracy": run.train["train_accuracy"],
+            "train_seconds": run.seconds,
+        }
+        for arch in architectures
+        for run in arch.runs
+    }
+
+
 def _remove_stale(folder: Path, keep: set[str]) -> None:
     """Delete PNGs of architectures no longer in params.yaml (the folder is this stage's output)."""
     for path in sorted(folder.glob("*.png")):
@@ -195,6 +213,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--html", type=Path, required=True, help="the HTML page, beside the Markdown one")
     parser.add_argument("--curves", type=Path, required=True, help="every run's history in one table (CSV)")
+    parser.add_argument(
+        "--summary", type=Path, required=True, help="what the page says of each run, for the README (JSON)"
+    )
     parser.add_argument(
         "--pad", type=Path, required=True, help="the drawing pad's weights (publish's output)"
     )
@@ -222,8 +243,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     _remove_stale(args.figures, {Path(image.src).name for image in written})
     comparison = Comparison.of(architectures, y_test)
     pad = Path(os.path.relpath(args.pad, args.markdown.parent)).as_posix()
-    blocks = page_blocks(params, architectures, comparison, shared, n_train=len(y_train), pad_weights=pad)
+    blocks = page_blocks(
+        params, architectures, comparison, shared, n_train=len(y_train), pad_weights=pad, made_by=provenance()
+    )
     write_curves(args.curves, architectures)
+    write_json(args.summary, summary(architectures))
     write_text(args.markdown, to_markdown(blocks))
     write_text(args.html, to_html(TITLE, blocks))
     print(

@@ -10,6 +10,7 @@ job; the image galleries (samples, predictions, weights) live in stages.report.g
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -247,6 +248,13 @@ def _headroom(below: float, label_height: float) -> float:
     return share * below / (1 - share)
 
 
+def f1_axis_floor(f1: Mapping[str, Sequence[float]]) -> float:
+    """Where the per-class F1 axis starts: the multiple of 0.05 at least 0.02 below the lowest
+    score (on a 0-1 axis, scores of 0.93 to 0.99 all look the same height)."""
+    lowest = min(min(scores) for scores in f1.values())
+    return max(0.0, math.floor((lowest - 0.02) * 20) / 20)
+
+
 def plot_per_class_f1(f1: Mapping[str, Sequence[float]], path: str | Path) -> None:
     """Per-class test F1 as grouped bars: classes on x, one bar per architecture {name: (n_classes,)}."""
     classes = np.arange(len(next(iter(f1.values()))))
@@ -257,7 +265,12 @@ def plot_per_class_f1(f1: Mapping[str, Sequence[float]], path: str | Path) -> No
         for i, (arch, scores) in enumerate(f1.items()):
             axes.bar(classes - 0.4 + bar_width * (i + 0.5), scores, bar_width, color=_color(i), label=arch)
         axes.set_xticks(classes)
-        axes.set_ylim(0, 1.05)
-        _label(axes, "Per-class F1 on the test set, all architectures", "class", "F1 score")
+        axes.set_ylim(f1_axis_floor(f1), 1.0)
+        _label(
+            axes,
+            "Per-class F1 on the test set, all architectures (axis from below the lowest score)",
+            "class",
+            "F1 score",
+        )
         axes.grid(axis="y", alpha=0.3)
         axes.legend(title="architecture", loc="upper left", bbox_to_anchor=(1.01, 1))

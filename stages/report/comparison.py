@@ -43,6 +43,7 @@ class Comparison:
     headline: str
     seed_tests: list[SeedTest]  # empty with a single seed
     seed_sentence: str
+    summary: str  # the page's first line: the headline and what the seeds add, never at odds with either
 
     @classmethod
     def of(cls, architectures: list[Architecture], y_test: IntArray) -> Comparison:
@@ -60,7 +61,29 @@ class Comparison:
             headline,
             seed_tests,
             _seed_sentence(architectures, seed_tests),
+            _summary(headline, architectures, seed_tests),
         )
+
+
+def _summary(headline: str, architectures: list[Architecture], tests: list[SeedTest]) -> str:
+    """The paired verdict on the test images, then what the seeds say about training noise."""
+    n_seeds = len(architectures[0].runs)
+    if not tests:
+        return headline
+    if 2 / math.comb(2 * n_seeds, n_seeds) * len(tests) > ALPHA:
+        return f"{headline} The {n_seeds} seeds are too few to tell differences from the seed-to-seed spread."
+    beyond = [f"{test.first}–{test.second}" for test in tests if test.significant]
+    if not beyond:
+        return f"{headline} Over the {n_seeds} seeds, no difference exceeds the seed-to-seed spread either."
+    noun = "differences" if len(beyond) > 1 else "difference"
+    return (
+        f"{headline} Over the {n_seeds} seeds, the {noun} {_join(beyond)} exceed{'s' * (len(beyond) == 1)} "
+        "the seed-to-seed spread (exact rank-sum test, Holm-corrected): that ranking is not training noise."
+    )
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _seed_tests(architectures: list[Architecture]) -> list[SeedTest]:

@@ -37,7 +37,7 @@ KINDS = {
     "classification": "evaluate",
 }
 RUN = "{run}"  # the placeholder for ARCH-SEED in a path pattern
-METRICS_NUMBERS = ("accuracy", "accuracy_low", "accuracy_high", "loss", "macro_f1")
+METRICS_NUMBERS = ("accuracy", "accuracy_low", "accuracy_high", "loss")
 PER_CLASS_KEYS = {"precision", "recall", "f1", "support"}
 TRAIN_NUMBERS = ("n_parameters", "selected_epoch")
 TIMING_NUMBERS = ("train_seconds",)
@@ -57,6 +57,7 @@ class RunResult:
     seed: int
     metrics: dict[str, Any]  # evaluate's metrics JSON: accuracy with its interval, loss, macro F1
     per_class: dict[str, dict[str, float]]  # evaluate's per-class scores: "0".."9" -> precision, ...
+    macro_f1: float  # their mean F1, from the same file
     train: dict[str, Any]  # train's metrics JSON
     seconds: float  # training time, from train's timing JSON
     classification: str  # evaluate's classification report
@@ -135,7 +136,7 @@ def load_run(
 ) -> RunResult:
     """Read one run's files, checked against the prepared test labels and params.yaml's `settings`."""
     files = sources(patterns, name)
-    classes = _read_json(files["classes"], ())
+    classes = _read_json(files["classes"], ("macro_f1",))
     _check_per_class(files["classes"], classes.get("per_class"))
     predicted, confidence = _read_predictions(files["predictions"], y_test)
     return RunResult(
@@ -143,6 +144,7 @@ def load_run(
         seed=seed,
         metrics=_read_json(files["metrics"], METRICS_NUMBERS),
         per_class=classes["per_class"],
+        macro_f1=float(classes["macro_f1"]),
         train=_read_json(files["train"], TRAIN_NUMBERS),
         seconds=float(_read_json(files["timing"], TIMING_NUMBERS)["train_seconds"]),
         classification=files["classification"].path.read_text(encoding="utf-8"),

@@ -27,6 +27,7 @@ def page_blocks(
     overview: list[Image],
     n_train: int,
     pad_weights: str,
+    made_by: str,
 ) -> list[Block]:
     """The whole page: summary, metrics, comparisons, parameters, shared figures, then one
     section per architecture."""
@@ -36,8 +37,9 @@ def page_blocks(
         Heading(1, TITLE),
         Paragraph(
             f"{len(architectures)} architecture(s), each trained with {_seeds(seeds)} on {n_train} images "
-            f"and tested on {len(first.predicted)}. {comparison.headline}"
+            f"and tested on {len(first.predicted)}. {comparison.summary}"
         ),
+        Paragraph(made_by),
         Heading(2, "Metrics"),
         Paragraph(
             f"Seed {comparison.seed}'s runs; the interval is the 95% Wilson score interval of the test "
@@ -109,7 +111,7 @@ def _metrics_table(architectures: list[Architecture]) -> Table:
         row += [_mean_std(arch.accuracies)] if several else []
         row += [
             f"{run.metrics['loss']:.4f}",
-            f"{run.metrics['macro_f1']:.4f}",
+            f"{run.macro_f1:.4f}",
             f"{run.train['n_parameters']:,}",
             f"{run.train['selected_epoch']} of {arch.settings['epochs']}",
             format_seconds(run.seconds),
@@ -234,7 +236,7 @@ def _architecture_blocks(arch: Architecture) -> list[Block]:
             f"Hidden layers {_value(arch.settings['hidden_sizes'])}, "
             f"{run.train['n_parameters']:,} parameters, {arch.settings['epochs']} epochs. Seed {run.seed} "
             f"(figures and tables below): training time {format_seconds(run.seconds)}, "
-            f"test accuracy {accuracy_with_interval(run.metrics)}, macro F1 {run.metrics['macro_f1']:.4f}."
+            f"test accuracy {accuracy_with_interval(run.metrics)}, macro F1 {run.macro_f1:.4f}."
         ),
         Heading(3, f"{arch.name}: per-class scores (test set, seed {run.seed})"),
         Table(["class", "precision", "recall", "F1", "support"], rows),

@@ -186,3 +186,9 @@ def test_comparison_labels_stay_in_the_figure_and_clear_of_each_other(
         own = _column(np.array([value_label.xy[0]]))
         overlapped = [column for column, mark in marks if column != own and box.overlaps(mark)]
         assert not overlapped, (value_label, overlapped)
+
+
+@pytest.mark.parametrize(("lowest", "floor"), [(0.93, 0.9), (0.951, 0.9), (0.975, 0.95), (0.01, 0.0)])
+def test_the_per_class_f1_axis_starts_just_below_the_lowest_score(lowest, floor):
+    # A 0-1 axis hides differences of a few points: it starts at the 0.05 step below the lowest score.
+    assert charts.f1_axis_floor({"a": [0.99, lowest], "b": [1.0, 0.98]}) == pytest.approx(floor)

@@ -21,6 +21,7 @@ def _run(name: str, seed: int, n_wrong: int, offset: int = 0) -> RunResult:
         seed=seed,
         metrics={"accuracy": accuracy},
         per_class={},
+        macro_f1=accuracy,
         train={},
         seconds=1.0,
         classification="",
@@ -55,6 +56,7 @@ def test_one_seed_says_the_spread_is_unknown():
     # With one seed per architecture the report says it cannot tell seed noise from a real difference.
     comparison = Comparison.of([_architecture("a", [0]), _architecture("b", [3])], Y_TEST)
     assert comparison.seed_tests == [] and "make seed-study" in comparison.seed_sentence
+    assert comparison.summary == comparison.headline
 
 
 @pytest.mark.parametrize(
@@ -70,6 +72,10 @@ def test_seeds_tell_whether_a_difference_exceeds_the_seed_spread(strong, weak, b
     assert ("by more than the seed-to-seed spread" in comparison.seed_sentence) is beyond
     if beyond:
         assert test.p_value == pytest.approx(2 / 252)
+    # The page's first line says what both tests say: the paired one, then the seeds'.
+    assert comparison.summary.startswith(comparison.headline)
+    said = "difference strong–weak exceeds the seed-to-seed spread" if beyond else "no difference exceeds"
+    assert said in comparison.summary
 
 
 def test_too_few_seeds_to_decide_are_said_so():
@@ -77,3 +83,6 @@ def test_too_few_seeds_to_decide_are_said_so():
     comparison = Comparison.of([_architecture("a", [0, 1]), _architecture("b", [10, 11])], Y_TEST)
     assert "cannot reach 5%" in comparison.seed_sentence and "use 5 seeds or more" in comparison.seed_sentence
     assert comparison.headline.startswith("a has the highest test accuracy with seed 40")
+    assert comparison.summary.endswith(
+        "The 2 seeds are too few to tell differences from the seed-to-seed spread."
+    )
