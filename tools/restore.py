@@ -4,7 +4,7 @@ What a failed or unwanted `dvc exp run -S` or `dvc repro` leaves behind: params.
 new value, outputs DVC deleted before a stage ran, dvc.lock entries, .gitignore lines and files
 of new items. This puts back params.yaml, dvc.lock and the files git tracks under reports/ and
 data/ as HEAD has them (uncommitted changes to them are dropped), and the artifacts of dvc.yaml
-that the publish stage writes (the rest of dvc.yaml is the user's and stays), restores
+that the register stage writes (the rest of dvc.yaml is the user's and stays), restores
 the DVC-cached outputs (`dvc checkout`) and removes what no committed item declares (`tools.prune`).
 
 Files are written from `git show HEAD:PATH` where their bytes differ, not checked out: DVC's
@@ -24,7 +24,7 @@ from ruamel.yaml import YAML
 
 from stages.common.output import write_bytes
 from stages.common.runner import StageError
-from stages.publish import models_pattern, owned, register
+from stages.register import models_pattern, owned, register
 from tools.prune import prune
 
 # What git keeps of a run: the params, the lock and the uncached outputs and .gitignore files.

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from PIL import Image
 
+from tests.support import yaml12
 from tests.support.dvc import IDENTITY, make_repo, sh
 from tests.support.stages import tiny_params
 
@@ -108,7 +108,7 @@ def test_a_model_is_fetched_by_name_from_the_registry_and_used(machines, tmp_pat
     )  # as `gto register` does
     sh(a, "git", "push", "-q", str(remote), "tiny-42@v1.0.0")
     sh(consumer, "dvc", "artifacts", "get", str(remote), "tiny-42", "-o", "by-name.npz")
-    committed = yaml.safe_load(sh(a, "git", "show", "HEAD:dvc.lock"))["stages"]["train@tiny-42"]["outs"][0]
+    committed = yaml12.safe_load(sh(a, "git", "show", "HEAD:dvc.lock"))["stages"]["train@tiny-42"]["outs"][0]
     for fetched in (
         "by-name.npz",
         "by-path.npz",

@@ -16,14 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from PIL import Image
 
 import mlp
 from stages import fetch
 from stages.common.mnist import load_mnist_split
 from stages.prepare import split_data
-from tests.support import PROJECT, REAL_MNIST
+from tests.support import PROJECT, REAL_MNIST, yaml12
 from tests.support.stages import run_stage_in_process
 from tools import predict
 
@@ -36,10 +35,10 @@ def trained(tmp_path_factory) -> Path:
     """The default 8,000/2,000 notebook split of real MNIST, a small `medium` trained on it for 5 epochs
     and evaluated, and the 2,000 raw test images as PNG files in test-png/."""
     root = tmp_path_factory.mktemp("predict")
-    params = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    params = yaml12.safe_load((PROJECT / "params.yaml").read_text())
     params["train"]["epochs"] = 5
     params["architectures"] = {"medium": {"hidden_sizes": [64]}}
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (root / "params.yaml").write_text(yaml12.safe_dump(params, sort_keys=False))
     (root / "dvc.yaml").write_bytes((PROJECT / "dvc.yaml").read_bytes())
     with contextlib.chdir(root), pytest.MonkeyPatch.context() as patch:
         patch.setenv("MNIST_DIR", str(REAL_MNIST))
@@ -93,7 +92,7 @@ def _variants(image: np.ndarray) -> dict[str, Image.Image]:
 def test_the_same_digit_drawn_otherwise_gets_the_same_answer(trained, monkeypatch, capsys, tmp_path):
     monkeypatch.chdir(trained)
     classifier = mlp.load_classifier(f"data/models/{RUN}.npz")
-    images = _raw_test_images(yaml.safe_load(Path("params.yaml").read_text())["prepare"])
+    images = _raw_test_images(yaml12.safe_load(Path("params.yaml").read_text())["prepare"])
     probabilities = classifier.predict_proba(images)
     confident = np.flatnonzero(probabilities.max(axis=1) > 0.99)[:20]
     expected = {}

@@ -1,0 +1,101 @@
+"""Register stage: every trained model declared as a DVC artifact, for DVC's model registry.
+
+Usage (from dvc.yaml): python -m stages.register --models data/models/{run}.npz --registry dvc.yaml
+
+Every run's model (params.yaml's architectures times its seeds) is declared in the `artifacts:`
+section of dvc.yaml: type model, named like its run (`medium-42`), labelled with its architecture
+and seed, so that `dvc artifacts get URL medium-42` fetches a tagged version. DVC expands stages
+with `matrix` but not artifacts, so this stage writes them from params.yaml (only the artifacts
+that are its models, and only when they changed; artifacts declared by hand stay): adding an
+architecture or a seed needs no edit by hand. dvc.yaml is not a declared output (DVC forbids
+that); `git diff dvc.yaml` shows the change. The stage has no outputs, so DVC's run-cache never
+stands in for it: whenever architectures or seeds change, back to earlier values too, it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import re
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from stages.common.output import write_text
+from stages.common.params import load_params
+from stages.common.runner import run_stage
+
+RUN = "{run}"
+
+
+def artifacts(architectures: Sequence[str], seeds: Sequence[int], models: str) -> dict[str, Any]:
+    """dvc.yaml's artifacts section: one model per run, named ARCH-SEED."""
+    return {
+        f"{arch}-{seed}": {
+            "path": models.replace(RUN, f"{arch}-{seed}"),
+            "type": "model",
+            "desc": f"MNIST digit classifier: NumPy MLP '{arch}', seed {seed} (train@{arch}-{seed}); "
+            "use: python -m tools.predict IMAGE --model FILE",
+            "labels": ["mnist", "mlp", f"architecture-{arch}", f"seed-{seed}"],
+        }
+        for arch in architectures
+        for seed in seeds
+    }
+
+
+def owned(artifacts: dict[str, Any], models: str) -> dict[str, Any]:
+    """The artifacts this stage writes: those whose path matches `models`, {run} standing for any run."""
+    ours = re.compile(re.escape(models).replace(re.escape(RUN), ".+"))
+    return {name: value for name, value in artifacts.items() if ours.fullmatch(str(value.get("path", "")))}
+
+
+def models_pattern(dvc_yaml: dict[str, Any]) -> str:
+    """The --models pattern of the register stage's command in a parsed dvc.yaml."""
+    words = shlex.split(dvc_yaml["stages"]["register"]["cmd"])
+    return words[words.index("--models") + 1]
+
+
+def register(registry: Path, section: dict[str, Any], models: str) -> bool:
+    """Make `registry`'s artifacts that are files matching `models` those of `section`, keeping
+    every other artifact, the rest of the file and its comments as they were; returns whether
+    the file changed."""
+    yaml = YAML()  # round-trip: comments and order stay
+    yaml.width = 110
+    document = yaml.load(registry.read_text(encoding="utf-8"))
+    artifacts = document.get("artifacts") or {}
+    stale = owned(artifacts, models)
+    if stale == section:
+        return False
+    for name in stale:
+        del artifacts[name]
+    artifacts.update(section)
+    if artifacts:
+        document["artifacts"] = artifacts
+    else:
+        document.pop("artifacts", None)
+    buffer = io.StringIO()
+    yaml.dump(document, buffer)
+    write_text(registry, buffer.getvalue())
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m stages.register", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", required=True, help=f"train's model files, with {RUN} for ARCH-SEED")
+    parser.add_argument("--registry", type=Path, required=True, help="the dvc.yaml whose artifacts to write")
+    args = parser.parse_args(argv)
+
+    params = load_params(reads=lambda p: (list(p["architectures"]), p["seeds"]))
+    architectures, seeds = list(params["architectures"]), params["seeds"]
+    changed = register(args.registry, artifacts(architectures, seeds, args.models), args.models)
+    print(
+        f"register: {len(architectures) * len(seeds)} models declared as DVC artifacts in {args.registry}"
+        f"{' (updated)' if changed else ' (as they were)'}"
+    )
+
+
+if __name__ == "__main__":
+    run_stage(main, "register")
