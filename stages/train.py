@@ -1,10 +1,11 @@
-"""Train stage: one MLP per architecture -> model file, per-epoch history and training metrics.
+"""Train stage: one MLP per architecture -> model file, per-epoch history and the run's facts.
 
-Usage (from dvc.yaml): python -m stages.train ARCH SEED PREPARED MODEL HISTORY METRICS TIMING
+Usage (from dvc.yaml): python -m stages.train ARCH SEED PREPARED MODEL HISTORY FACTS
 Hyper-parameters are the `train` section with `architectures.ARCH` overriding any of them;
 SEED (one of params.yaml's `seeds`) seeds initialisation, shuffling, dropout and augmentation.
-The training time goes to a file of its own (TIMING), beside the model it measures, so DVC
-restores the two together; it is the one output whose bytes change on a forced rerun.
+FACTS holds the parameter count, the kept epoch, its training accuracy and the training time,
+cached beside the model it describes, so DVC restores them together; for its time, it is the one
+output whose bytes change on a forced rerun.
 """
 
 from __future__ import annotations
@@ -104,8 +105,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("prepared", help="prepare's folder, e.g. data/prepared")
     parser.add_argument("model", help="output: the model file (.npz)")
     parser.add_argument("history", help="output: loss and accuracy per epoch (CSV)")
-    parser.add_argument("metrics", help="output: parameters, the kept epoch and its training accuracy (JSON)")
-    parser.add_argument("timing", help="output: the training time (JSON)")
+    parser.add_argument(
+        "facts", help="output: parameters, the kept epoch, its training accuracy and the training time (JSON)"
+    )
     args = parser.parse_args(argv)
 
     # Outputs are refused if what it uses changes meanwhile; edits elsewhere in the file are fine.
@@ -138,14 +140,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     write_csv(args.history, list(result.history[0]), result.history)
     kept = result.kept
     write_json(
-        args.metrics,
+        args.facts,
         {
             "n_parameters": model.n_parameters,
             "selected_epoch": result.kept_epoch,
             "train_accuracy": kept["train_accuracy"],
+            "train_seconds": round(seconds, 1),
         },
     )
-    write_json(args.timing, {"train_seconds": round(seconds, 1)})
     print(
         f"train@{item}: {model.n_parameters} parameters, {settings['epochs']} epochs "
         f"in {seconds:.1f} s, kept epoch {result.kept_epoch}: train accuracy {kept['train_accuracy']:.4f}, "

@@ -10,6 +10,7 @@ and the `dvc repro` that rebuilds it.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ import numpy as np
 from mlp import ModelFileError, load_model
 from mlp.arrays import FloatArray, IntArray
 from stages.common.mnist import N_CLASSES, N_FEATURES
+from stages.common.params import architecture_settings, load_params
+from stages.common.prepared import TEST, TRAIN, check_made_with, load_split
 from stages.common.records import HISTORY_COLUMNS, PREDICTION_COLUMNS
 from stages.common.runner import StageError, rebuild_hint
 from stages.report.markup import Image
@@ -30,7 +33,6 @@ KINDS = {
     "models": "train",
     "history": "train",
     "train": "train",
-    "timing": "train",
     "metrics": "evaluate",
     "classes": "evaluate",
     "predictions": "evaluate",
@@ -39,8 +41,7 @@ KINDS = {
 RUN = "{run}"  # the placeholder for ARCH-SEED in a path pattern
 METRICS_NUMBERS = ("accuracy", "accuracy_low", "accuracy_high", "loss")
 PER_CLASS_KEYS = {"precision", "recall", "f1", "support"}
-TRAIN_NUMBERS = ("n_parameters", "selected_epoch")
-TIMING_NUMBERS = ("train_seconds",)
+TRAIN_NUMBERS = ("n_parameters", "selected_epoch", "train_seconds")
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class RunResult:
     per_class: dict[str, dict[str, float]]  # evaluate's per-class scores: "0".."9" -> precision, ...
     macro_f1: float  # their mean F1, from the same file
     train: dict[str, Any]  # train's metrics JSON
-    seconds: float  # training time, from train's timing JSON
+    seconds: float  # training time, from the same file
     classification: str  # evaluate's classification report
     history: dict[str, FloatArray]  # column -> values per epoch
     first_layer: FloatArray  # (n_features, n_hidden)
@@ -139,14 +140,15 @@ def load_run(
     classes = _read_json(files["classes"], ("macro_f1",))
     _check_per_class(files["classes"], classes.get("per_class"))
     predicted, confidence = _read_predictions(files["predictions"], y_test)
+    train = _read_json(files["train"], TRAIN_NUMBERS)
     return RunResult(
         name=name,
         seed=seed,
         metrics=_read_json(files["metrics"], METRICS_NUMBERS),
         per_class=classes["per_class"],
         macro_f1=float(classes["macro_f1"]),
-        train=_read_json(files["train"], TRAIN_NUMBERS),
-        seconds=float(_read_json(files["timing"], TIMING_NUMBERS)["train_seconds"]),
+        train=train,
+        seconds=float(train["train_seconds"]),
         classification=files["classification"].path.read_text(encoding="utf-8"),
         history=_read_history(files["history"]),
         first_layer=_read_first_layer(files["models"], settings),
@@ -241,3 +243,37 @@ def _read_first_layer(source: Source, settings: dict[str, Any]) -> FloatArray:
     if model.n_features != N_FEATURES:
         raise _broken(source, f"expects {model.n_features} input features, MNIST has {N_FEATURES}")
     return model.layers[0].W
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command-line options naming what the figures and report stages read."""
+    parser.add_argument("--prepared", type=Path, required=True, help="prepare's folder, e.g. data/prepared")
+    for kind, stage in KINDS.items():
+        parser.add_argument(
+            f"--{kind}", required=True, help=f"{stage}'s {kind} file, with {RUN} for ARCH-SEED"
+        )
+
+
+@dataclass
+class Inputs:
+    params: dict[str, Any]
+    architectures: list[Architecture]
+    X_train: FloatArray
+    y_train: IntArray
+    X_test: FloatArray
+    y_test: IntArray
+
+
+def load_inputs(args: argparse.Namespace) -> Inputs:
+    """Everything the options of `add_arguments` name, checked, for params.yaml's runs."""
+    patterns = {kind: getattr(args, kind) for kind in KINDS}
+    params = load_params()
+    check_present(patterns, list(params["architectures"]), params["seeds"])
+    check_made_with(args.prepared, params["prepare"])
+    X_train, y_train = load_split(args.prepared, TRAIN)
+    X_test, y_test = load_split(args.prepared, TEST)
+    architectures = [
+        load_architecture(name, architecture_settings(params, name), params["seeds"], patterns, y_test)
+        for name in params["architectures"]
+    ]
+    return Inputs(params, architectures, X_train, y_train, X_test, y_test)

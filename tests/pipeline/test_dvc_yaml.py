@@ -66,7 +66,7 @@ def test_each_stage_reads_only_the_params_it_declares(tmp_path, monkeypatch):
     # stage on a recording params mapping and compare what it read with its dvc.yaml `params:`.
     make_workspace(tmp_path, tiny_params())
     monkeypatch.chdir(tmp_path)
-    for stage in ("check", "prepare", "train", "evaluate", "report"):
+    for stage in ("check", "prepare", "train", "evaluate", "figures", "report"):
         module, seen = MODULES[stage], set()
         if hasattr(module, "load_params"):
             real = module.load_params

@@ -19,10 +19,10 @@ from tests.support.synthetic import make_workspace
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory) -> Path:
-    """A workspace where prepare, train@tiny-42, evaluate@tiny-42 and report have all run once."""
+    """A workspace where prepare, train@tiny-42, evaluate@tiny-42, figures and report have all run once."""
     root = make_workspace(tmp_path_factory.mktemp("built"), tiny_params())
     with contextlib.chdir(root):
-        for stage in ("prepare", "train", "evaluate", "report"):
+        for stage in ("prepare", "train", "evaluate", "figures", "report"):
             run_stage_in_process(stage)
     return root
 

@@ -63,9 +63,13 @@ def build_project(root: Path, names: Sequence[str], seeds: Sequence[int] = (42,)
             for e in range(1, EPOCHS + 1)
         ]
         write_csv(root / f"reports/history/{name}.csv", list(history[0]), history)
-        train = {"n_parameters": model.n_parameters, "selected_epoch": EPOCHS, "train_accuracy": 0.6}
+        train = {
+            "n_parameters": model.n_parameters,
+            "selected_epoch": EPOCHS,
+            "train_accuracy": 0.6,
+            "train_seconds": SECONDS,
+        }
         write_json(root / f"reports/train/{name}.json", train)
-        write_json(root / f"reports/timing/{name}.json", {"train_seconds": SECONDS})
         with contextlib.chdir(root):
             run_stage_in_process("evaluate", arch=arch, seed=seed)
 

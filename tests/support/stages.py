@@ -13,7 +13,7 @@ from types import ModuleType
 
 import pytest
 
-from stages import check, evaluate, fetch, prepare, publish, register, train
+from stages import check, evaluate, fetch, figures, prepare, publish, register, train
 from stages.common.runner import run_stage
 from stages.report import __main__ as report
 from tests.support import PROJECT
@@ -28,6 +28,7 @@ MODULES: dict[str, ModuleType] = {
     "publish": publish,
     "register": register,
     "evaluate": evaluate,
+    "figures": figures,
     "report": report,
 }
 

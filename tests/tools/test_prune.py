@@ -36,7 +36,6 @@ stages:
 PER_ITEM = [
     "data/models/{}.npz",
     "reports/train/{}.json",
-    "reports/timing/{}.json",
     "reports/history/{}.csv",
     "live/{}.csv",
     "reports/classes/{}.json",

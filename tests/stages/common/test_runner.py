@@ -144,7 +144,7 @@ def test_interrupted_stage_exits_128_plus_signal_and_changes_nothing(
     if moment == "training":  # long enough that the signal always lands mid-training
         (workspace / "params.yaml").write_text(params_text(tiny_params(learning_rate=0.05, epochs=100000)))
     if moment == "writing":
-        env["STAGE_PAUSE_AT_FSYNC"] = {"train": "4", "evaluate": "3"}[stage]  # all its outputs
+        env["STAGE_PAUSE_AT_FSYNC"] = {"train": "3", "evaluate": "3"}[stage]  # all its outputs
     before = snapshot(workspace)
     args = stage_args(stage)
     with silent_proxy() as (proxy, listener), contextlib.ExitStack() as held:
@@ -177,10 +177,11 @@ DISK_FULL_CASES = [
     ("train", "reports/train/tiny-42.json", 3, 10),
     ("evaluate", "reports/metrics/tiny-42.json", 1, 100),
     ("evaluate", "reports/predictions/tiny-42.csv", 3, 50),
-    ("report", "reports/figures/samples.png", 1, 3000),
+    ("figures", "reports/figures/samples.png", 1, 3000),
     pytest.param(
-        "report", "reports/figures/weights_tiny.png", 10, 0, marks=pytest.mark.slow
+        "figures", "reports/figures/weights_tiny.png", 10, 0, marks=pytest.mark.slow
     ),  # 9 figures first
+    ("report", "reports/README.md", 3, 100),
 ]
 
 
@@ -189,7 +190,7 @@ def test_full_disk_names_the_file_and_keeps_every_earlier_output(
     workspace, monkeypatch, capsys, stage, target, at_file, room
 ):
     # A disk filling mid-write is named with the fix; no temporary file, every earlier output unchanged.
-    if stage == "report":  # evaluate the workspace's other model first, so the report's inputs agree
+    if stage in ("figures", "report"):  # evaluate the workspace's other model first, so the inputs agree
         run_stage_in_process("evaluate")
     before = snapshot(workspace)
     fill_disk(monkeypatch, at_file, room)

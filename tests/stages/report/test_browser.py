@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from stages import figures
 from stages.report import __main__ as report
 from tests.support.report import build_project, html_images, png_size
 from tests.support.stages import stage_args
@@ -78,6 +79,7 @@ def test_every_figure_loads_in_headless_chromium(tmp_path, monkeypatch):
     # Protects: index.html opened offline in a real browser shows every figure at its true size, none broken.
     build_project(tmp_path, ["deep"])
     monkeypatch.chdir(tmp_path)
+    figures.main(stage_args("figures"))
     report.main(stage_args("report"))
     page = tmp_path / "reports/index.html"
     probe = page.with_name("browser-probe.html")

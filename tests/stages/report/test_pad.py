@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 import mlp
-from stages import publish
+from stages import figures, publish
 from stages.common.handwriting import to_mnist
 from stages.report import __main__ as report
 from tests.support.report import build_project
@@ -44,6 +44,7 @@ def page(tmp_path_factory) -> Path:
     with contextlib.chdir(root):
         (root / "dvc.yaml").write_text("stages: {}\n")
         publish.main(stage_args("publish"))
+        figures.main(stage_args("figures"))
         report.main(stage_args("report"))
     return root / "reports/index.html"
 

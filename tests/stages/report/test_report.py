@@ -16,16 +16,18 @@ import numpy as np
 import pytest
 
 import mlp
+from stages import figures
 from stages.common.runner import StageError, run_stage
 from stages.report import __main__ as report
-from stages.report.inputs import sources
+from stages.report.figures import most_confident_errors
+from stages.report.inputs import KINDS, sources
 from tests.support.report import build_project, html_images, png_size
 from tests.support.stages import stage_args
 
 SHARED_FIGURES = ["samples", "comparison", "test_accuracy_all", "per_class_f1"]
 PER_ARCH_FIGURES = ["curves", "confusion", "confusion_normalized", "predictions", "misclassified", "weights"]
 ARGS = stage_args("report")
-PATTERNS = {kind: ARGS[ARGS.index(f"--{kind}") + 1] for kind in report.KINDS}
+PATTERNS = {kind: ARGS[ARGS.index(f"--{kind}") + 1] for kind in KINDS}
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ def _build_and_run(root: Path, names: list[str]) -> Built:
     stdout = io.StringIO()
     with pytest.MonkeyPatch.context() as monkeypatch, contextlib.redirect_stdout(stdout):
         monkeypatch.chdir(root)
+        figures.main(stage_args("figures"))
         report.main(ARGS)
     return Built(root, names, stdout.getvalue())
 
@@ -76,11 +79,9 @@ def test_report_covers_any_number_of_architectures(built, request):
     page = (built.root / "reports/index.html").read_text()
     sections = re.findall(r'<h2 id="section-\d+">Architecture (.+?)</h2>', page)
     assert sections == built.names
-    summary = built.stdout.strip().splitlines()
-    assert len(summary) == 1
-    assert summary[0].startswith(
-        f"report: {len(built.names)} architecture(s) x 1 seed(s), {len(expected)} figures"
-    )
+    drawn, summary = built.stdout.strip().splitlines()
+    assert drawn == f"figures: {len(expected)} PNGs in reports/figures"
+    assert summary.startswith(f"report: {len(built.names)} architecture(s) x 1 seed(s), pages ")
 
 
 @pytest.mark.slow
@@ -118,7 +119,7 @@ def test_pages_show_parameters_metrics_and_reports(five, page):
         assert expected in text
     for header in ("test accuracy", "test loss", "macro F1", "parameters", "epochs", "training time"):
         assert header in text
-    assert "12.5 s" in text  # every architecture's training time, from its timing file
+    assert "12.5 s" in text  # every architecture's training time, from its facts file
     assert all(f"Classification report: {name}" in text for name in five.names)
     assert text.count("weighted avg") == len(five.names)
     assert not re.search(r"\b20\d\d-\d\d-\d\d\b|\d\d:\d\d:\d\d", text)  # no timestamps
@@ -131,6 +132,7 @@ def test_rerun_is_byte_identical_and_drops_stale_figures(solo, monkeypatch):
     stale = solo.root / "reports/figures/curves_removed.png"
     shutil.copy(solo.root / "reports/figures/curves_solo.png", stale)
     monkeypatch.chdir(solo.root)
+    figures.main(stage_args("figures"))
     report.main(ARGS)
     after = {path: path.read_bytes() for path in (solo.root / "reports").rglob("*") if path.is_file()}
     assert not stale.exists()
@@ -249,6 +251,7 @@ def test_several_seeds_add_their_spread_and_its_test(tmp_path, monkeypatch):
     # tests, while the figures and paired tests use the first seed's runs.
     build_project(tmp_path, ["wide", "narrow"], seeds=[3, 1, 2])
     monkeypatch.chdir(tmp_path)
+    figures.main(stage_args("figures"))
     report.main(ARGS)
     readme = (tmp_path / "reports/README.md").read_text().replace("\\", "")
     assert "mean ± std over seeds" in readme and "| seed 3 | seed 1 | seed 2 | mean ± std |" in readme
@@ -281,6 +284,7 @@ def test_the_report_reads_predictions_and_never_runs_a_model(tmp_path, monkeypat
     path.write_text("\n".join(fixed) + "\n")
     monkeypatch.setattr(mlp.MLP, "forward", lambda *args, **kwargs: pytest.fail("the report ran a model"))
     monkeypatch.chdir(tmp_path)
+    figures.main(stage_args("figures"))
     report.main(ARGS)
     readme = (tmp_path / "reports/README.md").read_text()
     b_right = sum(
@@ -295,6 +299,6 @@ def test_most_confident_errors_sorts_by_probability_then_index():
     true = np.array([0, 1, 2, 3, 4, 5])
     predicted = np.array([0, 2, 1, 3, 5, 4])  # samples 1, 2, 4 and 5 are wrong
     confidence = np.array([0.99, 0.6, 0.9, 0.95, 0.6, 0.7])
-    assert report.most_confident_errors(true, predicted, confidence, 10).tolist() == [2, 5, 1, 4]
-    assert report.most_confident_errors(true, predicted, confidence, 2).tolist() == [2, 5]
-    assert report.most_confident_errors(true, true, confidence, 10).tolist() == []
+    assert most_confident_errors(true, predicted, confidence, 10).tolist() == [2, 5, 1, 4]
+    assert most_confident_errors(true, predicted, confidence, 2).tolist() == [2, 5]
+    assert most_confident_errors(true, true, confidence, 10).tolist() == []
