@@ -7,6 +7,13 @@ has already lost them. Every other stage depends on this one, which DVC runs fir
 value (say from `dvc exp run -S train.epochs=-1`) stops the pipeline here, before any other
 stage has run. OUTPUT holds the same bytes whatever the params, so a valid change
 reruns only the stages whose own params changed.
+
+Then, params being valid, it removes what DVC recorded of the items that params.yaml no longer
+declares (an architecture or a seed removed or renamed): their dvc.lock entries, outputs and
+.gitignore lines (`stages.common.leftovers`). DVC runs this stage first, under its repository
+lock, and rewrites dvc.lock from the file after each stage, so the removal stays, and the stages
+after it (the report) see only today's items: one `dvc repro` after an edit, nothing left behind.
+OUTPUT is not in DVC's cache (`cache: false` in dvc.yaml): a run-cache restore would skip this.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from stages.common.leftovers import remove_recorded
 from stages.common.output import write_text
 from stages.common.params import ParamsError, load_params
 from stages.common.runner import RESTORE_COMMAND, run_stage
@@ -31,11 +39,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("output", help="a file saying params.yaml is valid, e.g. data/checked.txt")
     args = parser.parse_args(argv)
     try:
-        load_params()
+        params = load_params()
     except ParamsError as error:
         raise ParamsError(f"{error}\n{UNDO}") from None
     write_text(args.output, "params.yaml is valid\n")
     print("check: params.yaml is valid")
+    for removed in remove_recorded(params):
+        print(f"check: removed {removed} (no longer in params.yaml)")
 
 
 if __name__ == "__main__":

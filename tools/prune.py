@@ -8,13 +8,14 @@ item's outputs from dvc.yaml's paths named `${key}`. An item that is not declare
 if dvc.lock has an entry for it, DVC's .gitignore lines still name it, or a whole run of it is on
 disk (a file at every uncached path of its stage): `dvc exp apply` resets dvc.lock to the applied
 experiment's, but leaves the files of its other items behind. It refuses to run on an invalid
-params.yaml, whose items `dvc stage list` would get wrong.
+params.yaml, whose items `dvc stage list` would get wrong. The check stage removes, at the start of
+every run with changed params, what DVC recorded of such items (`stages.common.leftovers`), so
+after an edit of params.yaml `dvc repro` alone is enough; this finds the rest.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import subprocess
@@ -24,16 +25,13 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from stages.common import leftovers
+from stages.common.leftovers import DVC_YAML, ITEM_KEY, KEY, LOCK, keys_ignored
 from stages.common.output import open_output, write_text
-from stages.common.params import SAFE_NAME, ParamsError, load_params
+from stages.common.params import ParamsError, load_params
 from stages.common.runner import StageError
 from stages.train import LIVE
 
-LOCK = Path("dvc.lock")
-DVC_YAML = Path("dvc.yaml")
-KEY = "${key}"  # how dvc.yaml names a matrix item's outputs
-# A matrix item's key as DVC writes it: ARCH-SEED, an architecture name of params.yaml and a seed.
-ITEM_KEY = re.compile(rf"(?:{SAFE_NAME.pattern})-\d+")
 # Each train item's progress so far (`dvc plots show live/ARCH-SEED.csv`): untracked, not in dvc.yaml.
 UNDECLARED = {"train": [f"{LIVE.as_posix()}/{KEY}.csv"]}
 
@@ -49,28 +47,14 @@ def current_stages() -> set[str]:
 
 
 def item_outputs(dvc_yaml: dict[str, Any], uncached_only: bool = False) -> dict[str, list[str]]:
-    """{matrix stage: the paths (outs, metrics, plots) each of its items writes, `${key}` unfilled};
-    with `uncached_only`, those with `cache: false` only: what git keeps, and so what a finished
-    run leaves on disk even after `dvc checkout` removed its cached outputs."""
-    patterns: dict[str, list[str]] = {}
-    for name, stage in (dvc_yaml.get("stages") or {}).items():
-        if not isinstance(stage, dict) or "matrix" not in stage:
-            continue
-        paths = patterns.setdefault(name, [])
-        for section in ("outs", "metrics", "plots"):
-            for entry in stage.get(section) or []:
-                path = entry if isinstance(entry, str) else next(iter(entry))
-                cached = isinstance(entry, str) or (entry[path] or {}).get("cache", True)
-                if uncached_only and cached:
-                    continue
-                if path.count(KEY) != 1 or "${" in path.replace(KEY, ""):
-                    raise StageError(
-                        f"dvc.yaml: stage {name} declares {path}; prune can only tell which item an "
-                        f"output belongs to when its path names the item by {KEY} alone"
-                    )
-                paths.append(Path(os.path.normpath(Path(stage.get("wdir", ".")) / path)).as_posix())
-        paths += [] if uncached_only else UNDECLARED.get(name, [])
-    return patterns
+    """`stages.common.leftovers.item_outputs`, with training's live progress files (untracked)."""
+    try:
+        patterns = leftovers.item_outputs(dvc_yaml, uncached_only)
+    except leftovers.LeftoverError as error:
+        raise StageError(str(error)) from None
+    return {
+        name: paths + ([] if uncached_only else UNDECLARED.get(name, [])) for name, paths in patterns.items()
+    }
 
 
 def _glob_escape(text: str) -> str:
@@ -91,21 +75,6 @@ def keys_on_disk(uncached: dict[str, list[str]], root: Path = Path()) -> set[str
         for path in root.glob(f"{_glob_escape(before)}*{_glob_escape(after)}"):
             found = named.fullmatch(path.relative_to(root).as_posix())
             if found and all((root / pattern.replace(KEY, found[1])).is_file() for pattern in patterns):
-                keys.add(found[1])
-    return keys
-
-
-def keys_ignored(patterns: Iterable[str], root: Path = Path()) -> set[str]:
-    """The item keys that DVC's .gitignore lines still name beside one of `patterns` (what DVC
-    wrote for a cached output, left when `dvc checkout` removed the file itself)."""
-    keys = set()
-    for pattern in set(patterns):
-        folder, name = os.path.split(pattern)
-        before, after = name.split(KEY)
-        named = re.compile(f"/{re.escape(before)}({ITEM_KEY.pattern}){re.escape(after)}")
-        ignore = root / folder / ".gitignore"
-        for line in ignore.read_text().splitlines() if ignore.is_file() else []:
-            if found := named.fullmatch(line):
                 keys.add(found[1])
     return keys
 

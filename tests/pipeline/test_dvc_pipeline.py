@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import yaml12 as yaml
-from tests.support.dvc import make_repo, sh
+from tests.support.dvc import IDENTITY, make_repo, run, sh
 from tests.support.synthetic import small_params
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -144,14 +144,15 @@ def _plotted_architectures(repo: Path) -> dict[str, set[str]]:
 
 def test_plots_follow_params_when_architectures_are_added_removed_and_renamed(repo):
     # `dvc plots show` draws exactly params.yaml's architectures: a new one appears, a removed or
-    # renamed one disappears, with no edit of dvc.yaml.
+    # renamed one disappears, with no edit of dvc.yaml and no command but `dvc repro`.
     sh(repo, "dvc", "repro")
     original = (repo / "params.yaml").read_text()
     params = yaml.safe_load(original)
     params["architectures"] = {"tiny": params["architectures"]["tiny"], "wide": {"hidden_sizes": [32]}}
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))  # small renamed to wide
     try:
-        sh(repo, "dvc", "repro")
+        renamed = ran_stages(sh(repo, "dvc", "repro"))
+        assert renamed == {"check", "train@wide-42", "evaluate@wide-42", "publish", "report"}, renamed
         shown = _plotted_architectures(repo)
         for combined in ("test_accuracy", "train_accuracy", "test_loss"):
             assert shown[combined] == {"tiny", "wide"}, shown
@@ -161,20 +162,50 @@ def test_plots_follow_params_when_architectures_are_added_removed_and_renamed(re
             for kind in ("history", "predictions")
             for run in ("tiny-42", "wide-42")
         }
-        # DVC leaves small's outputs, lock entries and .gitignore lines behind; `make prune` removes them.
-        assert (repo / "data/models/small-42.npz").exists() and "train@small-42" in (
-            repo / "dvc.lock"
-        ).read_text()
-        listing = sh(repo, sys.executable, "-m", "tools.prune")
-        assert (
-            "removed dvc.lock entry train@small-42" in listing
-            and "removed data/models/small-42.npz" in listing
-        )
+        # The check stage removed what DVC recorded of small in the same repro, before the report
+        # ran (once): no output, dvc.lock entry or .gitignore line of small is left (live/, training's
+        # untracked progress, is not DVC's record: `make prune` clears it).
         assert "/small-42.npz" not in (repo / "data/models/.gitignore").read_text()
-        assert not list(repo.glob("**/small-42.*")) and "small-42" not in (repo / "dvc.lock").read_text()
-        # The stages that hash the models folder, which no longer holds small's files, alone rerun.
-        assert ran_stages(sh(repo, "dvc", "repro")) == {"publish", "report"}
+        assert (
+            not [path for path in repo.glob("**/small-42.*") if "live" not in path.parts]
+            and "small-42" not in (repo / "dvc.lock").read_text()
+        )
+        assert ran_stages(sh(repo, "dvc", "repro")) == set()
         assert "up to date" in sh(repo, "dvc", "status")
         assert "0 stale item(s)" in sh(repo, sys.executable, "-m", "tools.prune")
+    finally:
+        (repo / "params.yaml").write_text(original)
+
+
+def test_removing_an_architecture_takes_one_repro_and_adding_it_back_uses_the_run_cache(repo):
+    # One `dvc repro` after removing small: check removes small's leftovers first, the report runs
+    # once, git sees only tracked changes (no untracked file) and `dvc status` is clean; a bad
+    # value is refused before anything is removed; adding small back restores it from the run-cache.
+    sh(repo, "dvc", "repro")
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", *IDENTITY, "commit", "-q", "-m", "with small")
+    original = (repo / "params.yaml").read_text()
+    params = yaml.safe_load(original)
+    del params["architectures"]["small"]
+    try:
+        (repo / "params.yaml").write_text(yaml.safe_dump(params | {"seeds": [42.5]}, sort_keys=False))
+        assert run(repo, "dvc", "repro").returncode != 0  # refused by check: small's files stay
+        assert (repo / "data/models/small-42.npz").exists() and "small-42" in (repo / "dvc.lock").read_text()
+        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        output = sh(repo, "dvc", "repro")
+        assert output.count("Running stage 'report'") == 1
+        assert ran_stages(output) == {"check", "publish", "report"}, ran_stages(output)
+        status = sh(repo, "git", "status", "--porcelain", "--untracked-files=all").splitlines()
+        assert not [line for line in status if line.startswith("??")], status
+        assert {line[3:] for line in status if line.startswith(" D")} >= {
+            "reports/metrics/small-42.json",
+            "reports/history/small-42.csv",
+        }
+        assert "small-42" not in (repo / "dvc.lock").read_text()
+        assert "up to date" in sh(repo, "dvc", "status")
+        (repo / "params.yaml").write_text(original)
+        back = sh(repo, "dvc", "repro")
+        assert "Stage 'train@small-42' is cached - skipping run" in back
+        assert (repo / "data/models/small-42.npz").exists() and "up to date" in sh(repo, "dvc", "status")
     finally:
         (repo / "params.yaml").write_text(original)

@@ -1,8 +1,10 @@
 """Sharing experiments between machines through DVC's own engine, with real git and dvc.
 
 Two clones of a bare git repository, and a local folder as the DVC remote: what machine A runs
-(one experiment, then a queued sweep on two workers) machine B pulls, sees, applies and has,
-models and metrics included, without training anything.
+(one experiment before the DVC remote was committed, one after, then a queued sweep on two
+workers) machine B pulls, sees, applies and has, models and metrics included, without training
+anything. The README's steps in both orders: DVC reads the remote of an experiment from the
+experiment's own commit, so each machine also names the remote in its `.dvc/config.local`.
 """
 
 from __future__ import annotations
@@ -17,28 +19,38 @@ import pytest
 from PIL import Image
 
 from tests.support import yaml12
-from tests.support.dvc import IDENTITY, make_repo, sh
+from tests.support.dvc import IDENTITY, make_repo, run, sh
 from tests.support.stages import tiny_params
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
+EARLY = "early"  # run by A before the DVC remote was committed
+
+
 @pytest.fixture(scope="module")
 def machines(tmp_path_factory) -> tuple[Path, Path]:
-    """(A, B): A ran and pushed the baseline; B cloned it and pulled its data."""
+    """(A, B): A ran the baseline and experiment EARLY, then set up the DVC remote (as the README's
+    "Share with a team" says) and pushed the baseline; B cloned it, named the remote and pulled."""
     root = tmp_path_factory.mktemp("sharing")
     remote, store = root / "remote.git", root / "dvc-store"
     sh(root, "git", "init", "-q", "--bare", "--initial-branch=main", str(remote))
     a = make_repo(root / "a", tiny_params())
-    sh(a, "dvc", "remote", "add", "-d", "store", str(store))
     sh(a, "dvc", "repro")
     sh(a, "git", "add", "-A")
     sh(a, "git", *IDENTITY, "commit", "-q", "-m", "baseline")
-    sh(a, "dvc", "push")
+    sh(a, "dvc", "exp", "run", "-n", EARLY, "-S", "train.learning_rate=0.05")  # in the workspace now
+    sh(a, "dvc", "remote", "add", "-d", "store", str(store))
+    sh(a, "git", *IDENTITY, "commit", "-q", "-m", "DVC remote", ".dvc/config")
+    sh(a, "dvc", "remote", "add", "--local", "-d", "store", str(store))
+    sh(a, "dvc", "push", "-a", "-r", "store")  # every branch tip: the workspace holds EARLY, not HEAD
     sh(a, "git", "push", "-q", str(remote), "HEAD:main")
     sh(a, "git", "remote", "add", "origin", str(remote))
+    sh(a, "git", "checkout", "--", ".")  # A's workspace back to HEAD for the experiments below
+    sh(a, "dvc", "checkout")
     sh(root, "git", "clone", "-q", "-b", "main", str(remote), "b")
     b = root / "b"
+    sh(b, "dvc", "remote", "add", "--local", "-d", "store", str(store))
     sh(b, "dvc", "pull")
     return a, b
 
@@ -54,16 +66,49 @@ def _applied_without_training(b: Path, name: str) -> None:
     assert "up to date" in sh(b, "dvc", "status")
 
 
+def _pushed_data(a: Path, name: str) -> None:
+    """A pushes experiment `name` the README's way: its git ref, and its data to the named remote."""
+    sh(a, "dvc", "exp", "push", "-r", "store", "origin", name)
+
+
 def test_an_experiment_pushed_by_one_machine_is_applied_by_another(machines):
-    # A runs and pushes an experiment with its data; B pulls it, lists it and applies it, no retraining.
+    # After the remote was committed: A runs and pushes an experiment with its data; B pulls it,
+    # lists it and applies it, no retraining.
     a, b = machines
-    sh(a, "dvc", "exp", "run", "-n", "slower", "-S", "train.learning_rate=0.05")
+    sh(a, "dvc", "exp", "run", "-n", "slower", "-S", "train.learning_rate=0.02")
     metrics = _metrics(a)
-    sh(a, "dvc", "exp", "push", "origin", "slower")  # the git ref and, by default, its cached data
+    _pushed_data(a, "slower")
     sh(b, "dvc", "exp", "pull", "origin", "slower")
-    assert "slower" in sh(b, "dvc", "exp", "show", "--csv")
+    assert "slower" in sh(b, "dvc", "exp", "show", "-A", "--csv")
     _applied_without_training(b, "slower")
     assert _metrics(b) == metrics
+
+
+def test_an_experiment_run_before_the_remote_was_committed_is_shared_too(machines):
+    # EARLY's commit has no DVC remote in .dvc/config: without A's local remote, `-r store` fails
+    # loudly instead of pushing the git ref alone; with it, its data reaches the remote. B lists it
+    # with -A (its baseline is not B's HEAD), applies it, and keeps the remote that the applied
+    # commit's .dvc/config lacks: `dvc status` is clean and `dvc pull` still works.
+    a, b = machines
+    [ref] = [ref for ref in sh(a, "git", "for-each-ref", "--format=%(refname)", "refs/exps").split()
+             if ref.endswith(f"/{EARLY}")]  # fmt: skip
+    metrics = sh(a, "git", "show", f"{ref}:reports/metrics/tiny-42.json")
+    sh(a, "dvc", "remote", "remove", "--local", "store")
+    try:
+        refused = run(a, "dvc", "exp", "push", "-r", "store", "origin", EARLY)
+    finally:
+        sh(a, "dvc", "remote", "add", "--local", "-d", "store", str(a.parent / "dvc-store"))
+    assert refused.returncode != 0 and "remote 'store' doesn't exist" in refused.stdout + refused.stderr
+    _pushed_data(a, EARLY)
+    sh(b, "dvc", "exp", "pull", "origin", EARLY)
+    assert EARLY not in sh(b, "dvc", "exp", "show", "--csv")
+    assert EARLY in sh(b, "dvc", "exp", "show", "-A", "--csv")
+    _applied_without_training(b, EARLY)
+    assert _metrics(b) == metrics
+    assert "remote = store" not in (b / ".dvc/config").read_text()  # EARLY's commit has none
+    assert "learning_rate: 0.05" in (b / "params.yaml").read_text()
+    assert "Everything is up to date" in sh(b, "dvc", "pull")
+    sh(b, "git", "checkout", ".dvc/config")  # as the README says, before anything is committed
 
 
 def test_a_queued_sweep_run_on_one_machine_is_shared_whole(machines):
@@ -84,16 +129,16 @@ def test_a_queued_sweep_run_on_one_machine_is_shared_whole(machines):
     finally:
         sh(a, "dvc", "queue", "stop")  # the workers would otherwise idle on after the test
     assert status.count("Success") >= 2, status
-    sh(a, "dvc", "exp", "push", "origin")  # every experiment of the current commit
+    sh(a, "dvc", "exp", "push", "-r", "store", "origin")  # every experiment of the current commit
     sh(b, "dvc", "exp", "pull", "origin")
-    shown = sh(b, "dvc", "exp", "show", "--csv")
+    shown = sh(b, "dvc", "exp", "show", "-A", "--csv")
     assert "rate-0.02" in shown and "rate-0.2" in shown
     for name in ("rate-0.02", "rate-0.2"):
         _applied_without_training(b, name)
 
 
 def test_a_model_is_fetched_by_name_from_the_registry_and_used(machines, tmp_path):
-    # The baseline's dvc.yaml declares each run's model as an artifact (the publish stage wrote it);
+    # The baseline's dvc.yaml declares each run's model as an artifact (the register stage wrote it);
     # anyone fetches one from the git remote and its DVC remote, by path or, once a version is
     # tagged as DVC's model registry (GTO) does it, by name, and the predict command reads a digit with it.
     a, _ = machines
