@@ -140,28 +140,27 @@ def _lines(table: list[Row]) -> Iterator[Row]:
         yield from row.experiments
 
 
-def cell(values: list[float], compact: bool = False) -> str:
-    """0.9614 for one seed; 0.9614 ± 0.0009 (n=5) for several (sample standard deviation)."""
+# How a cell shows several seeds, widest first; the table takes the first that leaves the params
+# column 12 characters. Mean and sample standard deviation; the last form drops "0" and the count.
+STYLES = ("{mean:.4f} ± {std:.4f} (n={n})", "{mean:.4f}±{std:.4f} n={n}", "{mean_:s}±{std_:s}")
+
+
+def cell(values: list[float], style: int = 0) -> str:
+    """0.9614 for one seed; 0.9614 ± 0.0009 (n=5) for several (or a narrower style of STYLES)."""
     if len(values) == 1:
         return f"{values[0]:.4f}"
-    spread = stdev(values)
-    return (
-        f"{mean(values):.4f}±{spread:.4f} n={len(values)}"
-        if compact
-        else (f"{mean(values):.4f} ± {spread:.4f} (n={len(values)})")
-    )
+    average, spread = mean(values), stdev(values)
+    short = {"mean_": f"{average:.4f}".removeprefix("0"), "std_": f"{spread:.4f}".removeprefix("0")}
+    return STYLES[style].format(mean=average, std=spread, n=len(values), **short)
 
 
 def format_table(table: list[Row]) -> str:
-    """The rows as text: name, changed params (cut to fit), one accuracy column per architecture.
-
-    Mean ± std (n=...) cells are written compactly when the long form leaves the params column
-    under 12 characters."""
+    """The rows as text: name, changed params (cut to fit), one accuracy column per architecture."""
     lines = list(_lines(table))
     archs = list(dict.fromkeys(arch for row in lines for arch in row.results))
     name_width = max([len("experiment"), *(len(row.name) for row in lines)])
-    for compact in (False, True):
-        cells = [{arch: cell(values, compact) for arch, values in row.results.items()} for row in lines]
+    for style in range(len(STYLES)):
+        cells = [{arch: cell(values, style) for arch, values in row.results.items()} for row in lines]
         widths = [max([len(arch), 6, *(len(found.get(arch, "")) for found in cells)]) for arch in archs]
         params_width = WIDTH - name_width - sum(width + 2 for width in widths) - 2
         if params_width >= 12:
