@@ -14,7 +14,11 @@ from pathlib import Path
 import pytest
 
 from tests.support import yaml12 as yaml
+<<<<<<< HEAD
 from tests.support.dvc import IDENTITY, make_repo, run, sh
+=======
+from tests.support.dvc import make_repo, run, sh
+>>>>>>> loop-table
 from tests.support.synthetic import small_params
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -111,11 +115,14 @@ def test_experiment_changes_show_in_exp_show_metrics_diff_and_plots(repo):
     diff = json.loads(sh(repo, "dvc", "metrics", "diff", "--json"))
     assert "reports/metrics/tiny-42.json" in diff and "accuracy" in diff["reports/metrics/tiny-42.json"]
     assert "learning_rate: 0.02" in (repo / "params.yaml").read_text()  # block style kept
+    # A queued run that fails (issue 20): DVC lists it with its baseline's metrics, the table as failed.
+    sh(repo, "dvc", "exp", "run", "--queue", "-n", "boom", "-S", "train.learning_rate=1e30")
+    run(repo, "dvc", "exp", "run", "--run-all")  # waits for the queue; fails with its one run
     table = sh(repo, sys.executable, "-m", "tools.table")  # `make experiments`
-    assert any(
-        line.strip().startswith("slower") and "train.learning_rate=0.02" in line
-        for line in table.splitlines()
-    )
+    lines = {line.split()[0]: line for line in table.splitlines()}
+    assert "train.learning_rate=0.02" in lines["slower"] and lines["slower"].endswith(tuple("0123456789"))
+    assert "train.learning_rate=1e+30" in lines["boom"] and lines["boom"].split()[-1] == "failed"
+    assert lines["workspace"].split()[1] == "train.learning_rate=0.02"  # `exp run` left it in params.yaml
     assert all(len(line) <= 100 for line in table.splitlines())
     sh(repo, "dvc", "plots", "show", "--out", "plots_html")
     page = (repo / "plots_html" / "index.html").read_text()
