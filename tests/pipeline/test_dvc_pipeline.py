@@ -14,11 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import yaml12 as yaml
-<<<<<<< HEAD
 from tests.support.dvc import IDENTITY, make_repo, run, sh
-=======
-from tests.support.dvc import make_repo, run, sh
->>>>>>> loop-table
 from tests.support.synthetic import small_params
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
