@@ -1,8 +1,10 @@
-"""How long the report stage takes on the committed results: `python benchmarks/report_time.py`.
+"""How long the figures and report stages take on the committed results: `python benchmarks/report_time.py`.
 
-Runs `python -m stages.report` with dvc.yaml's command, writing into a temporary folder so the
-committed pages stay as they are, `--repeats` times, and prints each wall time and the median.
-Run it from the project root after `dvc repro` (it needs the outputs of every stage).
+Runs `python -m stages.figures` and `python -m stages.report` with dvc.yaml's commands, their
+outputs redirected into a temporary folder so the committed ones stay as they are, alternating,
+`--repeats` times each, and prints each wall time and the medians. The report stage is what an
+experiment whose other stages all come from DVC's run-cache still runs. Run it from the project
+root after `dvc repro` (it needs the outputs of every stage).
 """
 
 from __future__ import annotations
@@ -21,15 +23,15 @@ from ruamel.yaml import YAML
 
 from benchmarks.results import save
 
-OUTPUTS = ("--figures", "--markdown", "--html", "--curves")
+OUTPUTS = {"figures": ("--figures",), "report": ("--markdown", "--html", "--curves", "--summary")}
 
 
-def report_command(folder: Path) -> list[str]:
-    """dvc.yaml's report command, its outputs redirected into `folder`."""
+def command(stage: str, folder: Path) -> list[str]:
+    """dvc.yaml's command of `stage`, its outputs redirected into `folder`."""
     words = shlex.split(
-        YAML(typ="safe", pure=True).load(Path("dvc.yaml").read_text())["stages"]["report"]["cmd"]
+        YAML(typ="safe", pure=True).load(Path("dvc.yaml").read_text())["stages"][stage]["cmd"]
     )
-    for flag in OUTPUTS:
+    for flag in OUTPUTS[stage]:
         index = words.index(flag) + 1
         words[index] = str(folder / Path(words[index]).name)
     return [sys.executable, *words[1:]]
@@ -39,19 +41,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    seconds = []
+    seconds: dict[str, list[float]] = {stage: [] for stage in OUTPUTS}
     with tempfile.TemporaryDirectory() as folder:
-        command = report_command(Path(folder))
         for _ in range(args.repeats):
-            start = time.perf_counter()
-            subprocess.run(command, check=True, capture_output=True)
-            seconds.append(time.perf_counter() - start)
-    save(__file__, {"seconds": seconds, "median_seconds": statistics.median(seconds)})
-    print(
-        "report stage: "
-        + ", ".join(f"{s:.2f} s" for s in seconds)
-        + f"; median {statistics.median(seconds):.2f} s"
-    )
+            for stage in OUTPUTS:
+                start = time.perf_counter()
+                subprocess.run(command(stage, Path(folder)), check=True, capture_output=True)
+                seconds[stage].append(time.perf_counter() - start)
+    medians = {stage: statistics.median(times) for stage, times in seconds.items()}
+    save(__file__, {"seconds": seconds, "median_seconds": medians})
+    for stage, times in seconds.items():
+        print(
+            f"{stage} stage: " + ", ".join(f"{s:.2f} s" for s in times) + f"; median {medians[stage]:.2f} s"
+        )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from matplotlib.ticker import MaxNLocator, MultipleLocator, PercentFormatter
 
 from mlp.arrays import FloatArray, IntArray
 from stages.common.output import open_output
+from stages.report.markup import format_seconds
 
 DPI = 100  # pixel size = figsize in inches * DPI
 # A fixed title height skips matplotlib's per-title overlap search, the slowest part of a gallery.
@@ -62,11 +63,6 @@ def _per_epoch(axes: Axes) -> None:
 def _color(index: int) -> str:
     """The same colour for an architecture in every figure (its position in params order)."""
     return f"C{index % 10}"
-
-
-def format_seconds(seconds: float) -> str:
-    """A training time for people: '12.3 s'."""
-    return f"{seconds:.1f} s"
 
 
 def plot_curves(

@@ -7,17 +7,18 @@ its pages without drawing them.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
+from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
 
 from mlp.arrays import FloatArray, IntArray
 from stages.common.mnist import N_CLASSES
-from stages.report import charts, galleries
 from stages.report.inputs import Architecture
 from stages.report.markup import Image
 
@@ -37,6 +38,16 @@ class Figures:
         listing.append(Image((self.link / f"{name}.png").as_posix(), caption))
         if self.draw:
             paint(self.folder / f"{name}.png")
+
+
+def _charts() -> ModuleType:
+    """stages.report.charts, imported when a figure is drawn: matplotlib takes most of a second to
+    import, and the report stage only lists the figures."""
+    return importlib.import_module("stages.report.charts")
+
+
+def _galleries() -> ModuleType:
+    return importlib.import_module("stages.report.galleries")
 
 
 def most_confident_errors(
@@ -62,14 +73,14 @@ def figures(
         shared,
         "samples",
         "The first ten training images and their labels",
-        lambda path: galleries.plot_samples(X_train[:10], y_train[:10], path),
+        lambda path: _galleries().plot_samples(X_train[:10], y_train[:10], path),
     )
     folder.add(
         shared,
         "comparison",
         "Test accuracy per architecture and seed, with 95% Wilson intervals; "
         "parameters and mean training time",
-        lambda path: charts.plot_comparison(
+        lambda path: _charts().plot_comparison(
             [arch.name for arch in architectures],
             [
                 [
@@ -88,7 +99,7 @@ def figures(
         shared,
         "test_accuracy_all",
         "Test accuracy per epoch, all architectures",
-        lambda path: charts.plot_test_accuracy_all(
+        lambda path: _charts().plot_test_accuracy_all(
             {name: (run.history["epoch"], run.history["test_accuracy"]) for name, run in chosen.items()}, path
         ),
     )
@@ -96,7 +107,7 @@ def figures(
         shared,
         "per_class_f1",
         "Per-class F1 on the test set, all architectures",
-        lambda path: charts.plot_per_class_f1(
+        lambda path: _charts().plot_per_class_f1(
             {
                 name: [run.per_class[str(label)]["f1"] for label in range(N_CLASSES)]
                 for name, run in chosen.items()
@@ -116,7 +127,7 @@ def _architecture_figures(folder: Figures, arch: Architecture, X_test: FloatArra
         own,
         f"curves_{name}",
         f"{name}: loss, and train and test accuracy, per epoch",
-        lambda path: charts.plot_curves(
+        lambda path: _charts().plot_curves(
             epochs=history["epoch"],
             loss=history["loss"],
             train_loss=history["train_loss"],
@@ -135,20 +146,20 @@ def _architecture_figures(folder: Figures, arch: Architecture, X_test: FloatArra
         own,
         f"confusion_{name}",
         f"{name}: confusion matrix (counts)",
-        lambda path: charts.plot_confusion(counts, name, path),
+        lambda path: _charts().plot_confusion(counts, name, path),
     )
     folder.add(
         own,
         f"confusion_normalized_{name}",
         f"{name}: confusion matrix, rows normalised",
-        lambda path: charts.plot_confusion_normalized(counts, name, path),
+        lambda path: _charts().plot_confusion_normalized(counts, name, path),
     )
     shown = np.arange(min(GALLERY_SIZE, len(y_test)))  # the first test images: a fixed, unbiased choice
     folder.add(
         own,
         f"predictions_{name}",
         f"{name}: the first ten test images, true / predicted (red: wrong)",
-        lambda path: galleries.plot_predictions(
+        lambda path: _galleries().plot_predictions(
             X_test[shown], y_test[shown], run.predicted[shown], name, path
         ),
     )
@@ -157,7 +168,7 @@ def _architecture_figures(folder: Figures, arch: Architecture, X_test: FloatArra
         own,
         f"misclassified_{name}",
         f"{name}: the most confidently misclassified test images",
-        lambda path: galleries.plot_misclassified(
+        lambda path: _galleries().plot_misclassified(
             X_test[wrong], y_test[wrong], run.predicted[wrong], run.confidence[wrong], name, path
         ),
     )
@@ -165,7 +176,7 @@ def _architecture_figures(folder: Figures, arch: Architecture, X_test: FloatArra
         own,
         f"weights_{name}",
         f"{name}: first-layer weights",
-        lambda path: galleries.plot_weights(run.first_layer, name, path),
+        lambda path: _galleries().plot_weights(run.first_layer, name, path),
     )
 
 

@@ -60,6 +60,11 @@ class Pad:
 Block = Heading | Paragraph | Table | Image | Preformatted | Pad
 
 
+def format_seconds(seconds: float) -> str:
+    """A training time for people: '12.3 s'."""
+    return f"{seconds:.1f} s"
+
+
 def to_markdown(blocks: list[Block]) -> str:
     """README.md: plain CommonMark/GFM (pipe tables, fenced code) that any Git host renders."""
     parts = []

@@ -12,10 +12,9 @@ import json
 from statistics import mean, stdev
 from typing import Any
 
-from stages.report.charts import format_seconds
 from stages.report.comparison import ALPHA, Comparison
 from stages.report.inputs import Architecture, RunResult
-from stages.report.markup import Block, Heading, Image, Pad, Paragraph, Preformatted, Table
+from stages.report.markup import Block, Heading, Image, Pad, Paragraph, Preformatted, Table, format_seconds
 
 TITLE = "MNIST MLP report"
 

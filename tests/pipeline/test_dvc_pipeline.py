@@ -52,7 +52,7 @@ def test_forced_rerun_is_byte_identical(repo):
     sh(repo, "dvc", "repro", "--force", "--single-item", "train@tiny-42", "evaluate@tiny-42")
     after = _output_hashes(repo)
     changed = {path for path in before if before[path] != after[path]}
-    assert changed <= {"reports/timing/tiny-42.json"}, changed
+    assert changed <= {"reports/train/tiny-42.json"}, changed
 
 
 def test_editing_the_network_code_reruns_only_what_runs_it(repo):
@@ -155,7 +155,15 @@ def test_plots_follow_params_when_architectures_are_added_removed_and_renamed(re
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))  # small renamed to wide
     try:
         renamed = ran_stages(sh(repo, "dvc", "repro"))
-        assert renamed == {"check", "train@wide-42", "evaluate@wide-42", "publish", "report"}, renamed
+        assert renamed == {
+            "check",
+            "train@wide-42",
+            "evaluate@wide-42",
+            "publish",
+            "register",
+            "figures",
+            "report",
+        }, renamed
         shown = _plotted_architectures(repo)
         for combined in ("test_accuracy", "train_accuracy", "test_loss"):
             assert shown[combined] == {"tiny", "wide"}, shown
@@ -197,7 +205,7 @@ def test_removing_an_architecture_takes_one_repro_and_adding_it_back_uses_the_ru
         (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         output = sh(repo, "dvc", "repro")
         assert output.count("Running stage 'report'") == 1
-        assert ran_stages(output) == {"check", "publish", "report"}, ran_stages(output)
+        assert ran_stages(output) == {"check", "publish", "register", "figures", "report"}, ran_stages(output)
         status = sh(repo, "git", "status", "--porcelain", "--untracked-files=all").splitlines()
         assert not [line for line in status if line.startswith("??")], status
         assert {line[3:] for line in status if line.startswith(" D")} >= {
@@ -212,3 +220,54 @@ def test_removing_an_architecture_takes_one_repro_and_adding_it_back_uses_the_ru
         assert (repo / "data/models/small-42.npz").exists() and "up to date" in sh(repo, "dvc", "status")
     finally:
         (repo / "params.yaml").write_text(original)
+
+
+def test_the_daily_loop_shows_the_result_first_and_reuses_the_figures(repo):
+    # dvc exp show: test accuracy is the first metric column, timing is no metric, and two
+    # experiments (epochs, then one architecture's sizes) change few columns; dvc metrics show has a
+    # row per run and no empty cell; an experiment whose trainings all come from the run-cache also
+    # finds its figures there, and only the light report stage runs.
+    sh(repo, "dvc", "repro")
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", *IDENTITY, "commit", "-q", "-m", "baseline")
+    sh(repo, "dvc", "exp", "run", "-n", "short", "-S", "train.epochs=2")
+    sh(
+        repo,
+        "dvc",
+        "exp",
+        "run",
+        "-n",
+        "wider",
+        "-S",
+        "train.epochs=3",
+        "-S",
+        "architectures.small.hidden_sizes=[32,16]",
+    )
+    header = sh(repo, "dvc", "exp", "show", "--csv", "--only-changed").splitlines()[0].split(",")
+    metrics = [column for column in header if ":" in column]
+    assert metrics[0].startswith("reports/metrics/") and metrics[0].endswith(":accuracy"), header
+    assert not any("train_seconds" in column or "reports/train" in column for column in header), header
+    assert len(header) <= 4 + 2 + 4 * 2 + 9, header  # fixed, params, 4 metrics per run, the deps that change
+    table = sh(repo, "dvc", "metrics", "show").splitlines()
+    assert len(table) == 1 + 2 and all(" - " not in f" {line} " for line in table), table
+    assert max(map(len, table)) <= 100
+    # Back to the baseline's params: every training, evaluation and the figures come from the run-cache.
+    output = sh(
+        repo,
+        "dvc",
+        "exp",
+        "run",
+        "-n",
+        "again",
+        "-S",
+        "train.epochs=3",
+        "-S",
+        "architectures.small.hidden_sizes=[24,12]",
+    )
+    ran = ran_stages(output)
+    assert "report" in ran and not ran & {"figures", "train@small-42", "evaluate@small-42"}, output
+    assert "Stage 'figures' is cached - skipping run" in output
+    shown = sh(
+        repo, "dvc", "exp", "show", "--csv", "--drop", ".*", "--keep", "Experiment|train.epochs|.*:accuracy$"
+    )
+    assert {"short", "wider", "again"} <= {line.split(",")[0] for line in shown.splitlines()[1:]}, shown

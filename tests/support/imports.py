@@ -3,6 +3,7 @@
 Importing `a.b.c` runs a/__init__.py, a/b/__init__.py and a/b/c.py. Imports under
 `if TYPE_CHECKING:` never run. `from mlp import NAME` runs the module mlp.HOMES names for it
 (mlp imports its public names on first use); a bare `import mlp` may reach any of them.
+`importlib.import_module("a.b")` with a literal name counts as an import (a deferred one).
 """
 
 from __future__ import annotations
@@ -46,6 +47,14 @@ def imported_modules(path: Path) -> set[str]:
             for alias in node.names:
                 names.add(alias.name)
                 names |= {f"{alias.name}.{home}" for home in _homes(alias.name).values()}
+        elif (
+            isinstance(node, ast.Call)
+            and ast.unparse(node.func) == "importlib.import_module"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            names.add(node.args[0].value)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
             homes = _homes(node.module)
