@@ -42,7 +42,8 @@ TEMPLATE = """<!DOCTYPE html>
 {{refresh_tag}}
 <title>DVC Plot</title>
 <!-- {names}: inlined by `python -m tools.plots_page` so that every chart draws offline
-     (BSD-3-Clause, University of Washington Interactive Data Lab; see the LICENSE-* files beside this page) -->
+     (BSD-3-Clause, University of Washington Interactive Data Lab; see the LICENSE-* files
+     beside this page) -->
 {scripts}
 <style>
 table {{ border-spacing: 15px; }}
@@ -95,9 +96,8 @@ def read_tarball(path: Path) -> tuple[str, str, str | None]:
 def npm_pack(folder: Path) -> list[Path]:
     """Download the pinned packages' tarballs into `folder` with npm."""
     specs = [f"{name}@{version}" for name, (version, _) in BUNDLES.items()]
-    done = subprocess.run(
-        ["npm", "pack", *specs, "--pack-destination", str(folder)], capture_output=True, text=True, check=False
-    )
+    command = ["npm", "pack", *specs, "--pack-destination", str(folder)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise StageError(f"`npm pack {' '.join(specs)}` failed: {done.stderr.strip()}")
     return sorted(folder.glob("*.tgz"))
