@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from PIL import Image
 
+from tests.support import yaml12 as yaml
 from tests.support.dvc import IDENTITY, make_repo, sh
 from tests.support.stages import tiny_params
 

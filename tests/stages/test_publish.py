@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 import mlp
 from stages import publish
 from tests.support import PROJECT
+from tests.support import yaml12 as yaml
 from tests.support.report import build_project
 from tests.support.stages import failing_stage, run_stage_in_process
 

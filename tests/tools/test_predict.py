@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from PIL import Image
 
 import mlp
@@ -24,6 +23,7 @@ from stages import fetch
 from stages.common.mnist import load_mnist_split
 from stages.prepare import split_data
 from tests.support import PROJECT, REAL_MNIST
+from tests.support import yaml12 as yaml
 from tests.support.stages import run_stage_in_process
 from tools import predict
 

@@ -43,7 +43,9 @@ def test_a_live_write_that_fails_never_fails_the_training(tmp_path, capsys):
 
 def _bytes_written() -> int:
     """Bytes this process has handed to write() so far (Linux's per-process I/O counters)."""
-    return int(re.search(r"wchar: (\d+)", PROC_IO.read_text())[1])
+    found = re.search(r"wchar: (\d+)", PROC_IO.read_text())
+    assert found is not None
+    return int(found[1])
 
 
 @pytest.mark.skipif(not PROC_IO.exists(), reason="needs Linux's /proc/self/io")
