@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from stages.common.prepared import TRAIN, VALIDATION, check_made_with, load_cont
 from stages.common.progress import EpochProgress, LiveHistory
 from stages.common.runner import StageError, run_stage
 
-LIVE = Path("live")  # untracked: each run's history so far, for `dvc plots show live/RUN.csv`
+LIVE = Path("live")  # untracked: each running item's history so far (dvc.yaml's `live` plot)
 
 
 def train_model(
@@ -61,14 +61,20 @@ def train_model(
     optimizer = make_optimizer(
         settings["optimizer"], model.parameters(), settings["learning_rate"], **hyperparameters
     )
-    shows: list[Callable[[Mapping[str, float]], None]] = [EpochProgress(settings["epochs"], label)]
-    shows += [LiveHistory(live)] if live is not None else []
+    progress = EpochProgress(settings["epochs"], label)
+    # The live file goes when training ends, however it ends: then the tracked history holds it all.
+    history = LiveHistory(live) if live is not None else None
 
     def on_epoch(record: Mapping[str, float]) -> None:
-        for show in shows:
-            show(record)
+        progress(record)
+        if history is not None:
+            history(record)
 
-    with threadpool_limits(limits=settings["threads"], user_api="blas"), _diverged_as_stage_error():
+    with (
+        threadpool_limits(limits=settings["threads"], user_api="blas"),
+        _diverged_as_stage_error(),
+        history or contextlib.nullcontext(),
+    ):
         result = fit(
             model,
             X_train,

@@ -7,10 +7,12 @@ stage items from `dvc stage list`, so it knows exactly what dvc.yaml declares no
 item's outputs from dvc.yaml's paths named `${key}`. An item that is not declared now is stale
 if dvc.lock has an entry for it, DVC's .gitignore lines still name it, or a whole run of it is on
 disk (a file at every uncached path of its stage): `dvc exp apply` resets dvc.lock to the applied
-experiment's, but leaves the files of its other items behind. It refuses to run on an invalid
-params.yaml, whose items `dvc stage list` would get wrong. The check stage removes, at the start of
-every run with changed params, what DVC recorded of such items (`stages.common.leftovers`), so
-after an edit of params.yaml `dvc repro` alone is enough; this finds the rest.
+experiment's, but leaves the files of its other items behind. A killed training's live progress
+(`live/ARCH-SEED.csv`, which no running training holds) goes too, whatever its item. It refuses
+to run on an invalid params.yaml, whose items `dvc stage list` would get wrong. The check stage
+removes, at the start of every run with changed params, what DVC recorded of such items
+(`stages.common.leftovers`), so after an edit of params.yaml `dvc repro` alone is enough; this
+finds the rest.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from stages.common import leftovers
 from stages.common.leftovers import DVC_YAML, ITEM_KEY, KEY, LOCK, keys_ignored
 from stages.common.output import open_output, write_text
 from stages.common.params import ParamsError, load_params
+from stages.common.progress import remove_stale
 from stages.common.runner import StageError
 from stages.train import LIVE
 
@@ -147,10 +150,12 @@ def prune(dry: bool = False) -> list[str]:
                 if not dry:
                     lines = [entry for entry in ignore.read_text().splitlines() if entry != line]
                     write_text(ignore, "".join(f"{entry}\n" for entry in lines))
+    # A killed run's progress, whichever item it was: no training holds it.
+    removed += [str(path) for path in remove_stale(LIVE, dry)]
     if unlocked:
         with open_output(LOCK) as handle:  # atomic, like every file the tools rewrite
             yaml.dump(lock, handle)
-    return removed
+    return list(dict.fromkeys(removed))  # a stale item's live file is found twice with --dry
 
 
 def main(argv: Sequence[str] | None = None) -> None:

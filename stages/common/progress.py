@@ -1,15 +1,23 @@
 """Training progress: for people, a bar on a terminal or a line every few epochs in logs; for
-DVC's tools, the history so far in an untracked file (`live/RUN.csv`)."""
+DVC's tools, the history so far in an untracked file (`live/RUN.csv`) that `dvc plots show`
+draws with the project's template while the run trains (dvc.yaml's top-level `live` plot)."""
 
 from __future__ import annotations
 
 import contextlib
-import os
+import csv
+import fcntl
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from types import TracebackType
+from typing import IO
 
-from stages.common.output import csv_text
+from stages.common.output import rounded
+
+# A live file is named after its train item: ARCH-SEED.csv.
+LIVE_FILE = re.compile(r".+-\d+\.csv")
 
 
 class EpochProgress:
@@ -37,33 +45,81 @@ class EpochProgress:
 
 
 class LiveHistory:
-    """The history so far, rewritten after every epoch to a file DVC's tools can read while the
-    stage runs: `dvc plots show live/medium-42.csv` (the tracked history appears only at the end).
+    """The history so far, one CSV line appended after every epoch, for DVC's tools while the
+    stage runs (`dvc plots show`; the tracked history appears only at the end). Used as a
+    context manager: the file is removed when training ends, however it ends.
 
-    The file is progress, not a result: written at once (renamed into place whole, never half),
-    not held back with the stage's outputs, not tracked by DVC, and never worth failing a
-    training for: a write that fails is reported once and given up.
+    Each epoch costs one line, whatever the epoch number. The file is progress, not a result: not
+    held back with the stage's outputs, not tracked by DVC, and never worth failing a training
+    for: a write that fails is reported once and given up. While training, the file is locked
+    (flock): `remove_stale` removes only files no process holds, such as a killed run's.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.records: list[dict[str, float]] = []
+        self.handle: IO[str] | None = None
+        self.writer: csv.DictWriter[str] | None = None
         self.failed = False
 
+    def __enter__(self) -> LiveHistory:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
     def __call__(self, record: Mapping[str, float]) -> None:
-        self.records.append(dict(record))
         if self.failed:
             return
-        temporary = self.path.with_name(f".{self.path.name}.live.tmp")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            temporary.write_text(csv_text(list(self.records[0]), self.records), encoding="utf-8")
-            os.replace(temporary, self.path)
+            if self.writer is None:
+                self.writer = self._start(list(record))
+            self.writer.writerow(rounded(dict(record)))
+            assert self.handle is not None
+            self.handle.flush()  # one write() of one line: readers see whole epochs
         except OSError as error:
             self.failed = True
             print(
                 f"note: live progress not written to {self.path} ({error.strerror or error})", file=sys.stderr
             )
-        finally:  # gone after a rename; also removed when a failure or a signal stops the write
-            with contextlib.suppress(OSError):
-                temporary.unlink()
+
+    def _start(self, columns: list[str]) -> csv.DictWriter[str]:
+        """Sweep stale files beside it, open the file locked, empty, with its header."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale(self.path.parent)
+        handle = open(self.path, "a", encoding="utf-8", newline="")  # noqa: SIM115 (closed by close())
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise OSError(f"another process is writing {self.path}") from None
+        self.handle = handle
+        self.handle.truncate(0)
+        writer = csv.DictWriter(self.handle, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+        writer.writeheader()
+        return writer
+
+    def close(self) -> None:
+        """Remove the file (while still holding its lock) and close it."""
+        if self.handle is None:
+            return
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+        with contextlib.suppress(OSError):
+            self.handle.close()
+        self.handle = self.writer = None
+
+
+def remove_stale(folder: Path, dry: bool = False) -> list[Path]:
+    """Remove the live files in `folder` that no training holds (a killed run's, say); return them."""
+    removed = []
+    for path in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
+        if not LIVE_FILE.fullmatch(path.name):
+            continue
+        with contextlib.suppress(OSError), open(path, "rb") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError (an OSError): live
+            removed.append(path)
+            if not dry:
+                path.unlink()
+    return removed

@@ -157,8 +157,11 @@ def test_a_stage_that_fails_under_dvc_says_how_to_get_its_outputs_back(clean):
     assert result.returncode != 0 and "training diverged" in output
     assert not (clean / "data/models/tiny-42.npz").exists()
     assert f"`{RESTORE_COMMAND}` (or `make restore`) brings back the last committed state" in output
+    assert list((clean / "live").iterdir()) == [clean / "live/README.md"]  # the failed run's progress went
+    (clean / "live/tiny-43.csv").write_text("epoch\n1\n")  # what a run killed by SIGKILL leaves
     sh(clean, "sh", "-c", RESTORE_COMMAND)
     assert _outputs(clean) == before
+    assert list((clean / "live").iterdir()) == [clean / "live/README.md"]
 
 
 def test_leftover_temporaries_are_not_hashed(clean):

@@ -12,6 +12,7 @@ import mlp
 from stages import prepare
 from stages.common.mnist import load_mnist_split
 from stages.common.prepared import load_split
+from stages.common.progress import LiveHistory
 from tests.support.stages import (
     failing_stage,
     params_text,
@@ -37,8 +38,36 @@ def test_stage_writes_every_declared_output(fresh):
     assert metrics["selected_epoch"] == 3  # no validation set: the last epoch is kept
     assert metrics["train_seconds"] >= 0
     assert (fresh / "data/models/tiny-42.npz").stat().st_size > 0
-    live = (fresh / "live/tiny-42.csv").read_text().splitlines()  # what DVC's tools saw while it ran
-    assert live[0] == history[0] and len(live) == 1 + 3
+
+
+def test_while_it_trains_the_live_file_holds_the_epochs_so_far_then_goes(fresh, monkeypatch):
+    # What DVC's tools read after each epoch: the tracked history's header and rows so far; after
+    # the run, nothing (the tracked history has it all).
+    seen = []
+    append = LiveHistory.__call__
+
+    def watched(self: LiveHistory, record: dict) -> None:
+        append(self, record)
+        seen.append((fresh / "live/tiny-42.csv").read_text().splitlines())
+
+    monkeypatch.setattr(LiveHistory, "__call__", watched)
+    run_stage_in_process("prepare")
+    run_stage_in_process("train")
+    history = (fresh / "reports/history/tiny-42.csv").read_text().splitlines()
+    assert seen == [history[: 1 + epoch] for epoch in (1, 2, 3)]
+    assert list((fresh / "live").iterdir()) == []
+
+
+def test_live_progress_never_changes_the_training_even_when_it_cannot_be_written(fresh):
+    run_stage_in_process("prepare")
+    run_stage_in_process("train")
+    first = snapshot(fresh)
+    (fresh / "live").rmdir()
+    (fresh / "live").write_text("a file where the folder should be")
+    run_stage_in_process("train")
+    second = snapshot(fresh)
+    changed = [path for path in first if first[path] != second[path]]
+    assert changed in ([], [TIMING]), changed
 
 
 def test_training_is_bit_reproducible(fresh):

@@ -3,7 +3,9 @@ items dvc.yaml no longer declares, whether dvc.lock still lists the item or only
 
 from __future__ import annotations
 
+import fcntl
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -67,9 +69,10 @@ def _read(path: str) -> str:
 
 
 @pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """The project's dvc.yaml in an empty folder (the working directory), with the files above;
-    `dvc stage list` answers CURRENT (what params.yaml with seeds [42] and architecture tiny gives)."""
+    `dvc stage list` answers CURRENT (what params.yaml with seeds [42] and architecture tiny gives),
+    and train@tiny-42 is training (it holds its live file's lock)."""
     monkeypatch.chdir(tmp_path)
     shutil.copy(PROJECT / "dvc.yaml", "dvc.yaml")
     Path("params.yaml").write_text(params_text(tiny_params()))
@@ -80,7 +83,17 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     Path("data/models/.gitignore").write_text("/tiny-42.npz\n/tiny-43.npz\n")
     Path("reports/classes/.gitignore").write_text("/tiny-42.json\n/tiny-43.json\n")
     monkeypatch.setattr(tools.prune, "current_stages", lambda: set(CURRENT))
-    return tmp_path
+    with open("live/tiny-42.csv", "a") as training:
+        fcntl.flock(training, fcntl.LOCK_EX)
+        yield tmp_path
+
+
+def test_a_killed_run_s_live_file_goes_whatever_its_item_and_a_running_one_s_stays(workspace):
+    # train@tiny-42 is current; killed, it holds no lock on its progress any more: stale.
+    Path("live/small-42.csv").write_text("epoch\n1\n")
+    assert prune(dry=True).count("live/small-42.csv") == 1
+    assert "live/small-42.csv" in prune() and not Path("live/small-42.csv").exists()
+    assert Path("live/tiny-42.csv").exists() and Path("live/notes.csv").exists()
 
 
 def test_outputs_of_an_item_without_a_dvc_lock_entry_are_found_and_removed(workspace, capsys):
