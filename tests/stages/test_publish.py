@@ -11,7 +11,6 @@ import pytest
 
 import mlp
 from tests.support import PROJECT
-from tests.support import yaml12 as yaml
 from tests.support.report import build_project
 from tests.support.stages import failing_stage, run_stage_in_process
 
