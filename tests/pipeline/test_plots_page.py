@@ -14,17 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.browser import NEEDS_CHROMIUM, chromium
 from tests.support.dvc import IDENTITY, make_repo, run, sh, start
 from tests.support.stages import tiny_params
 
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-        reason="needs /usr/bin/chromium and /usr/bin/chromedriver (apt-get install chromium chromium-driver)",
-    ),
+    NEEDS_CHROMIUM,
 ]
 # Loaded by every Python the test's DVC starts; holds train@tiny-42 after its second epoch.
 SITECUSTOMIZE = """
@@ -78,26 +75,8 @@ def repo(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--host-resolver-rules=MAP * ~NOTFOUND",  # any network fetch would fail, not hang
-        "--window-size=1300,3000",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_script_timeout(60)
-    yield driver
-    driver.quit()
+    with chromium(1300, 3000) as driver:
+        yield driver
 
 
 def charts(page: Path) -> dict[str, dict]:

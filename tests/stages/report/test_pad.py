@@ -20,18 +20,15 @@ import mlp
 from stages import figures, publish
 from stages.common.handwriting import to_mnist
 from stages.report import __main__ as report
+from tests.support.browser import NEEDS_CHROMIUM, chromium
 from tests.support.report import build_project
 from tests.support.stages import stage_args
 from tests.support.synthetic import synthetic_images
 from tools.predict import read_gray
 
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-        reason="needs /usr/bin/chromium and /usr/bin/chromedriver (apt-get install chromium chromium-driver)",
-    ),
+    NEEDS_CHROMIUM,
 ]
 RUNS = ["deep-42", "wide-42"]
 
@@ -51,26 +48,8 @@ def page(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--host-resolver-rules=MAP * ~NOTFOUND",  # any network fetch would fail, not hang
-        "--window-size=1200,1600",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_script_timeout(60)
-    yield driver
-    driver.quit()
+    with chromium(1200, 1600) as driver:
+        yield driver
 
 
 def _classifiers(page: Path) -> dict[str, mlp.Classifier]:
