@@ -31,7 +31,7 @@ from tools.machine import machine_facts
 
 REPLACED_WHOLE = ("architectures",)
 RESULTS = Path("experiments/results")
-METRICS_FOLDERS = ("reports/metrics", "reports/train", "reports/timing")
+METRICS_FOLDERS = ("reports/metrics", "reports/train")
 
 
 def experiment_params(name: str, base: Path = Path("params.yaml")) -> dict[str, Any]:

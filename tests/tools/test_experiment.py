@@ -100,8 +100,7 @@ def test_result_file_holds_params_each_runs_metrics_and_the_machine(project):
     }
     for folder, values in (
         ("metrics", {"accuracy": 0.5}),
-        ("train", {"selected_epoch": 3}),
-        ("timing", {"train_seconds": 1.5}),
+        ("train", {"selected_epoch": 3, "train_seconds": 1.5}),
     ):
         for seed in (1, 2):
             path = project / "reports" / folder / f"tiny-{seed}.json"
