@@ -247,7 +247,8 @@ def test_the_daily_loop_shows_the_result_first_and_reuses_the_figures(repo):
     metrics = [column for column in header if ":" in column]
     assert metrics[0].startswith("reports/metrics/") and metrics[0].endswith(":accuracy"), header
     assert not any(column.startswith("reports/train/") for column in header), header  # no metric
-    assert len(header) <= 4 + 2 + 4 * 2 + 9, header  # fixed, params, 4 metrics per run, the deps that change
+    # The bound (30, also met with the default three architectures); no code file's hash.
+    assert len(header) <= 30 and not any(column.endswith(".py") for column in header), header
     table = sh(repo, "dvc", "metrics", "show").splitlines()
     assert len(table) == 1 + 2 and all(" - " not in f" {line} " for line in table), table
     assert max(map(len, table)) <= 100
