@@ -70,5 +70,13 @@ class InputContract:
                 f"expected raw inputs of shape (n, {', '.join(map(str, self.shape))}) or "
                 f"(n, {self.n_features}), got {raw.shape}"
             )
+        if raw.dtype != np.uint8 and not (
+            np.all(raw >= 0) and np.all(raw <= PIXEL_MAX) and np.all(raw == np.round(raw))
+        ):
+            odd = raw[~((raw >= 0) & (raw <= PIXEL_MAX) & (raw == np.round(raw)))].flat[0]
+            raise ValueError(
+                f"expected raw pixels, whole numbers 0 to {PIXEL_MAX} as an image file holds them; got "
+                f"{odd!r} among them (inputs scaled already? the contract scales them)"
+            )
         X = raw.reshape(len(raw), -1).astype(np.float32) / np.float32(PIXEL_MAX)
         return (X - self.mean) / self.std

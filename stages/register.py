@@ -58,27 +58,35 @@ def models_pattern(dvc_yaml: dict[str, Any]) -> str:
     return words[words.index("--models") + 1]
 
 
+ARTIFACTS_LINE = re.compile(r"^artifacts:[ \t]*(#.*)?$", re.MULTILINE)
+TOP_LEVEL_LINE = re.compile(r"^[^\s#]", re.MULTILINE)
+
+
 def register(registry: Path, section: dict[str, Any], models: str) -> bool:
     """Make `registry`'s artifacts that are files matching `models` those of `section`, keeping
-    every other artifact, the rest of the file and its comments as they were; returns whether
-    the file changed."""
-    yaml = YAML()  # round-trip: comments and order stay
-    yaml.width = 110
-    document = yaml.load(registry.read_text(encoding="utf-8"))
-    artifacts = document.get("artifacts") or {}
-    stale = owned(artifacts, models)
+    every other artifact; returns whether the file changed. Only the top-level `artifacts:`
+    block is rewritten: every other line of dvc.yaml keeps its bytes (a YAML round trip would
+    rewrap the hand-wrapped commands)."""
+    text = registry.read_text(encoding="utf-8")
+    current = (YAML(typ="safe", pure=True).load(text) or {}).get("artifacts") or {}
+    stale = owned(current, models)
     if stale == section:
         return False
-    for name in stale:
-        del artifacts[name]
-    artifacts.update(section)
-    if artifacts:
-        document["artifacts"] = artifacts
+    artifacts = {name: value for name, value in current.items() if name not in stale} | section
+    found = ARTIFACTS_LINE.search(text)
+    if found:
+        after = TOP_LEVEL_LINE.search(text, found.end())
+        head, tail = text[: found.start()], text[after.start() :] if after else ""
     else:
-        document.pop("artifacts", None)
+        head, tail = text if text.endswith("\n") else text + "\n", ""
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
+    yaml.width = 110
     buffer = io.StringIO()
-    yaml.dump(document, buffer)
-    write_text(registry, buffer.getvalue())
+    if artifacts:
+        yaml.dump({"artifacts": artifacts}, buffer)
+    write_text(registry, head + buffer.getvalue() + tail)
     return True
 
 

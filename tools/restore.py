@@ -15,10 +15,12 @@ the same (momentum 0.9 -> 1.5) git takes the file for unchanged and `git checkou
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ruamel.yaml import YAML
 
@@ -39,9 +41,38 @@ def _run(*command: str) -> bytes:
     return done.stdout
 
 
+def missing_from_cache(lock: dict[str, Any], cache: Path) -> list[str]:
+    """The cached outputs dvc.lock `lock` records that neither the DVC cache at `cache` holds nor
+    the workspace has as recorded: `dvc checkout` could not bring them back."""
+    missing = []
+    for stage in (lock.get("stages") or {}).values():
+        for out in stage.get("outs") or []:
+            path, md5 = out["path"], str(out.get("md5", ""))
+            ignored = subprocess.run(["git", "check-ignore", "-q", path], check=False).returncode == 0
+            if not ignored or not md5 or (cache / md5[:2] / md5[2:]).is_file():
+                continue  # git keeps it, or the cache has it
+            if md5.endswith(".dir") or not Path(path).is_file():
+                missing.append(path)
+            elif hashlib.md5(Path(path).read_bytes()).hexdigest() != md5:
+                missing.append(path)
+    return missing
+
+
 def restore() -> list[str]:
-    """Restore the committed state (from the repository's top folder); return what changed."""
+    """Restore the committed state (from the repository's top folder); return what changed.
+
+    Refused before anything changes when a committed output is in no local cache (a fresh clone
+    that ran the pipeline again has other training times than the commit): `dvc pull` first."""
     os.chdir(_run("git", "rev-parse", "--show-toplevel").decode().strip())
+    cache = Path(_run("dvc", "cache", "dir").decode().strip()) / "files" / "md5"
+    lost = missing_from_cache(YAML(typ="safe", pure=True).load(_run("git", "show", "HEAD:dvc.lock")), cache)
+    if lost:
+        raise StageError(
+            f"the committed {', '.join(lost[:3])}{' …' if len(lost) > 3 else ''} are in no DVC cache "
+            "here, so restoring dvc.lock would leave them missing; nothing was changed. `dvc pull` fetches "
+            "them from the DVC remote; without one, keep this run (`git status` shows what it changed) or "
+            "`dvc repro`"
+        )
     _run("git", "reset", "-q", "HEAD", "--", *RECORD)  # unstage, say what core.autostage staged
     restored = []
     listed = _run("git", "ls-tree", "-r", "-z", "--name-only", "HEAD", "--", *RECORD).decode()

@@ -46,7 +46,7 @@ class Row:
     name: str
     changed: dict[str, Any] = field(default_factory=dict)
     results: dict[str, list[float]] = field(default_factory=dict)  # architecture -> one accuracy per seed
-    state: str | None = None  # failed, queued, running: then `results` stays empty
+    state: str | None = None  # failed, queued, running, stale: then `results` stays empty
     experiments: list[Row] = field(default_factory=list)
 
 
@@ -229,6 +229,20 @@ def load(command: list[str]) -> list[Row]:
         ) from None
 
 
+def mark_stale_workspace(table: list[Row]) -> None:
+    """The workspace's metrics files are those of the last run that finished: after a failed or
+    refused run (its params.yaml changed, its stages not rerun) they belong to other params, so
+    its line says `stale` instead of them, as `dvc status` finds."""
+    status = _run("dvc", "status", "--json")
+    try:
+        changed = bool(json.loads(status.stdout or "{}")) if status.returncode == 0 else False
+    except ValueError:
+        changed = False
+    for row in table:
+        if row.name == "workspace" and changed and row.state is None:
+            row.results, row.state = {}, "stale"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tools.table", description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -240,6 +254,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     table = load(show_command(args.all, args.commits))
+    mark_stale_workspace(table)
     if args.sort:
         sort(table, args.sort)
     print(format_table(table))

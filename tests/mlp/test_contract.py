@@ -133,3 +133,13 @@ def test_contract_arrays_with_a_zero_std_are_refused(tmp_path):
     np.savez(path, **arrays)
     with pytest.raises(mlp.ModelFileError, match="std above 0"):
         mlp.load_classifier(path)
+
+
+@pytest.mark.parametrize(
+    "pixels", [np.full((1, 6), 0.5), np.full((1, 6), -1), np.full((1, 6), 256), np.full((1, 6), np.nan)]
+)
+def test_features_refuse_what_is_not_raw_pixels(pixels):
+    # Inputs scaled already (0..1) would be scaled twice and read as noise: refused with the reason.
+    with pytest.raises(ValueError, match="expected raw pixels, whole numbers 0 to 255"):
+        _contract().features(pixels)
+    assert _contract().features(np.full((1, 6), 255.0)).shape == (1, 6)  # whole floats are pixels too

@@ -24,12 +24,13 @@ def test_register_rewrites_the_models_artifacts_only_and_only_when_they_changed(
     registry = tmp_path / "dvc.yaml"
     text = (
         "# a comment that stays\nstages:\n  x:\n    cmd: echo  # and this one\nartifacts:\n"
-        "  my-data:  # declared by hand\n    path: data/prepared\n    type: dataset\n"
+        "  my-data:\n    path: data/prepared\n    type: dataset\n"
     )
     registry.write_text(text)
     assert register.register(registry, register.artifacts(["a"], [1], PATTERN), PATTERN)
     written = registry.read_text()
-    assert written.startswith(text) and list(safe_load(written)["artifacts"]) == ["my-data", "a-1"]
+    head = text[: text.index("artifacts:")]
+    assert written.startswith(head) and list(safe_load(written)["artifacts"]) == ["my-data", "a-1"]
     mtime = registry.stat().st_mtime_ns
     assert not register.register(registry, register.artifacts(["a"], [1], PATTERN), PATTERN)
     assert registry.stat().st_mtime_ns == mtime
@@ -47,3 +48,15 @@ def test_stage_declares_every_run(tmp_path, monkeypatch):
     declared = safe_load(Path("dvc.yaml").read_text())
     assert list(declared["artifacts"]) == ["deep-42", "deep-43", "wide-42", "wide-43"]
     assert declared["stages"] == safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
+
+
+def test_the_rest_of_dvc_yaml_keeps_its_bytes(tmp_path):
+    # The hand-wrapped commands and comments of the project's dvc.yaml are not rewrapped.
+    registry = tmp_path / "dvc.yaml"
+    original = (PROJECT / "dvc.yaml").read_text()
+    registry.write_text(original)
+    assert register.register(registry, register.artifacts(["x"], [7], PATTERN), PATTERN)
+    written = registry.read_text()
+    before = original[: original.index("\nartifacts:")]
+    assert written.startswith(before) and list(safe_load(written)["artifacts"]) == ["x-7"]
+    assert safe_load(written)["stages"] == safe_load(original)["stages"]

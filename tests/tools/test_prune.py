@@ -4,7 +4,9 @@ items dvc.yaml no longer declares, whether dvc.lock still lists the item or only
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -235,3 +237,32 @@ def test_a_folder_where_an_item_file_is_expected_is_left_alone(workspace):
     (Path("reports/train/tiny-43.json") / "mine.txt").write_text("mine")
     prune()
     assert (Path("reports/train/tiny-43.json") / "mine.txt").read_text() == "mine"
+
+
+def test_restore_refuses_when_a_committed_output_is_in_no_cache(tmp_path, monkeypatch):
+    # A fresh clone that ran the pipeline again has other training times than the commit: the
+    # committed record is in no cache, so restore must refuse before changing anything.
+    from tools.restore import missing_from_cache
+
+    monkeypatch.chdir(tmp_path)
+    subprocess.run(["git", "init", "-q"], check=True)
+    Path(".gitignore").write_text("/kept.json\n/gone.json\n/same.json\n")
+    Path("kept.json").write_text("{}")
+    Path("same.json").write_text("same")
+    cache = tmp_path / "cache"
+    (cache / "ab").mkdir(parents=True)
+    (cache / "ab" / "cdef").write_text("{}")
+    same = hashlib.md5(b"same").hexdigest()
+    lock = {
+        "stages": {
+            "train@x": {
+                "outs": [
+                    {"path": "kept.json", "md5": "abcdef"},  # in the cache
+                    {"path": "gone.json", "md5": "0123456789"},  # nowhere
+                    {"path": "same.json", "md5": same},  # the workspace has it as recorded
+                    {"path": "tracked.csv", "md5": "0123456789"},  # git keeps it
+                ]
+            }
+        }
+    }
+    assert missing_from_cache(lock, cache) == ["gone.json"]

@@ -24,6 +24,7 @@ from tools.table import (
     format_table,
     load,
     main,
+    mark_stale_workspace,
     rows,
     show_command,
     sort,
@@ -303,3 +304,14 @@ def test_a_closed_pipe_ends_the_table_quietly(tmp_path):
     )
     assert done.stdout.split() == ["experiment", "changed", "params", "shallow", "deep"]
     assert done.stderr == ""
+
+
+@pytest.mark.parametrize(("status", "stale"), [("{}", False), ('{"train@tiny-42": ["changed deps"]}', True)])
+def test_the_workspace_line_is_stale_when_its_stages_did_not_run_with_its_params(monkeypatch, status, stale):
+    # A failed or refused `dvc exp run -S` leaves params.yaml changed and the last good metrics in
+    # place: the workspace line must not show them as its results.
+    table = rows(_shown())
+    monkeypatch.setattr(tools.table, "_run", _fake_run({"dvc status": (0, status)}))
+    mark_stale_workspace(table)
+    workspace = next(row for row in table if row.name == "workspace")
+    assert (workspace.state == "stale" and workspace.results == {}) is stale
