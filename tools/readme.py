@@ -39,6 +39,12 @@ def _interval(run: dict[str, Any]) -> str:
     return f"{run['accuracy']:.4f} ({run['accuracy_low']:.4f}–{run['accuracy_high']:.4f})"
 
 
+def _took(result: dict[str, Any]) -> str:
+    """'took 3 min 54 s. Measured …': a named experiment's duration and where it ran."""
+    minutes, seconds = divmod(result["seconds"], 60)
+    return f"took {minutes} min {seconds} s. {_machine(result, 'started')}"
+
+
 def _machine(result: dict[str, Any], when: str) -> str:
     machine = result["machine"]
     moment = "start" if "load_average_at_start" in machine else "end"
@@ -87,17 +93,16 @@ def seed_study() -> str:
     pairs = list(itertools.combinations(accuracies, 2))
     p_values = holm([rank_sum_exact(accuracies[a], accuracies[b]) for a, b in pairs])
     tests = ", ".join(f"{a}–{b} p = {p:.3f}" for (a, b), p in zip(pairs, p_values, strict=True))
-    minutes, seconds = divmod(result["seconds"], 60)
     return "\n".join(lines) + (
-        f"\n\nExact rank-sum tests over the seeds, Holm-corrected: {tests}. The experiment took "
-        f"{minutes} min {seconds} s. {_machine(result, 'started')}"
+        f"\n\nExact rank-sum tests over the seeds, Holm-corrected: {tests}. The experiment {_took(result)}"
     )
 
 
 def full_mnist() -> str:
     result = _json("experiments/results/full-mnist.json")
     ((name, run),) = result["runs"].items()
-    default = _json("reports/summary.json")[f"medium-{read_yaml('params.yaml')['seeds'][0]}"]
+    default_run = f"medium-{read_yaml('params.yaml')['seeds'][0]}"
+    default = _json("reports/summary.json")[default_run] | _json(f"reports/metrics/{default_run}.json")
     sklearn = _json("benchmarks/results/sklearn_default.json")
     arch = result["params"]["architectures"][name.rsplit("-", 1)[0]]
     hidden = "-".join(map(str, arch["hidden_sizes"]))
@@ -110,7 +115,7 @@ def full_mnist() -> str:
         "| --- | ---: | ---: | ---: | ---: |",
         row(
             "this project, default run (medium, 8,000 images)",
-            default["test_accuracy"],
+            default["accuracy"],
             default["n_parameters"],
             f"{default['train_seconds']:.1f} s",
         ),
@@ -127,10 +132,9 @@ def full_mnist() -> str:
             f"{sklearn['fit_seconds']:.0f} s ({sklearn['epochs']} epochs)",
         ),
     ]
-    minutes, seconds = divmod(result["seconds"], 60)
     return "\n".join(lines) + (
         f"\n\nThe kept epoch (best validation accuracy) was {run['selected_epoch']} of {arch['epochs']}. "
-        f"The whole experiment took {minutes} min {seconds} s. {_machine(result, 'started')}"
+        f"The whole experiment {_took(result)}"
     )
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from statistics import mean, stdev
 from typing import Any
 
+from stages.common.params_core import flatten
 from stages.common.runner import StageError
 
 WIDTH = 100
@@ -48,17 +49,6 @@ class Row:
     results: dict[str, list[float]] = field(default_factory=dict)  # architecture -> one accuracy per seed
     state: str | None = None  # failed, queued, running, stale: then `results` stays empty
     experiments: list[Row] = field(default_factory=list)
-
-
-def flatten(params: Any, prefix: str = "") -> dict[str, Any]:
-    """{'train.learning_rate': 0.1, 'architectures.deep.hidden_sizes': [256, ...], ...}."""
-    if not isinstance(params, dict):
-        return {prefix.rstrip("."): params}
-    return {
-        key: value
-        for name, item in params.items()
-        for key, value in flatten(item, f"{prefix}{name}.").items()
-    }
 
 
 def changes(params: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:

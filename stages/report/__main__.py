@@ -43,11 +43,11 @@ def write_curves(path: Path, architectures: list[Architecture]) -> None:
 
 
 def summary(architectures: list[Architecture]) -> dict[str, dict[str, float]]:
-    """Per run, what the page shows and git keeps only here: the run's facts and training time are
-    DVC-cached beside its model, and macro F1 is with the per-class scores."""
+    """Per run, what the page shows and git keeps only here (the test metrics are in git already):
+    the run's facts and training time are DVC-cached beside its model, and macro F1 is with the
+    per-class scores."""
     return {
         run.name: {
-            "test_accuracy": run.metrics["accuracy"],
             "macro_f1": run.macro_f1,
             "n_parameters": run.train["n_parameters"],
             "selected_epoch": run.train["selected_epoch"],
