@@ -134,3 +134,11 @@ def test_every_library_the_code_imports_is_declared():
     }
     third_party = imported - set(sys.stdlib_module_names) - set(PACKAGES) - {"__future__"}
     assert {distribution.get(name, name) for name in third_party} <= declared
+
+
+def test_dvc_reads_yaml_with_ruamels_c_parser():
+    # DVC loads dvc.yaml and dvc.lock about a hundred times per `dvc exp run`; without
+    # ruamel.yaml.clib (no longer installed by ruamel.yaml 0.19 itself) each load is pure Python.
+    from ruamel.yaml import YAML
+
+    assert YAML(typ="safe").Parser.__name__ == "CParser"
