@@ -69,12 +69,13 @@ def register(registry: Path, section: dict[str, Any], models: str) -> bool:
     every other artifact; returns whether the file changed. Only the top-level `artifacts:`
     block is rewritten: every other line of dvc.yaml keeps its bytes (a YAML round trip would
     rewrap the hand-wrapped commands)."""
+    fix = f"put back the committed one (git checkout {registry})"
     try:
         text = read_bytes(registry, MAX_REGISTRY_BYTES).decode("utf-8")
-    except (UnreadableFileError, UnicodeDecodeError) as error:
-        raise StageError(
-            f"{registry} is unreadable: {error}; put back the committed one (git checkout)"
-        ) from None
+    except UnreadableFileError as error:
+        raise StageError(f"{registry} {error}; {fix}") from None
+    except UnicodeDecodeError as error:
+        raise StageError(f"{registry} is not UTF-8 text ({error}); {fix}") from None
     current = (YAML(typ="safe", pure=True).load(text) or {}).get("artifacts") or {}
     stale = owned(current, models)
     if stale == section:

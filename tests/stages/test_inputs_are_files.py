@@ -44,13 +44,14 @@ CASES = [
         "folder",
         "reports/classification/tiny-42.txt is a folder",
     ),
+    ("register", "dvc.yaml", "fifo", f"dvc.yaml {FIFO}; put back the committed one (git checkout dvc.yaml)"),
 ]
 
 
 @contextlib.contextmanager
 def standing(path: Path, kind: str):
     """`kind` in place of the file at `path` for the block: a FIFO, /dev/zero (a link) or a folder."""
-    path.unlink()
+    path.unlink(missing_ok=True)  # dvc.yaml is not in the workspace
     if kind == "fifo":
         with fifo_at(path):
             yield
