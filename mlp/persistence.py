@@ -108,11 +108,11 @@ def save_model(
 def load_model(path: str | os.PathLike[str]) -> tuple[MLP, dict[str, Any]]:
     """Read a model written by save_model; returns (model, metadata).
 
-    Raises ModelFileError, naming the file, if it is missing, truncated, corrupt, holds an
-    object (pickled) array, its arrays disagree with its header in shape or dtype, or it
-    declares more than MAX_MODEL_BYTES. No pickle is ever loaded, and nothing is allocated
-    from a size the file declares before that size is checked, so a forged file cannot
-    exhaust memory.
+    Raises ModelFileError, naming the file, if it is missing, not a regular file (a FIFO,
+    /dev/zero), truncated, corrupt, holds an object (pickled) array, its arrays disagree with
+    its header in shape or dtype, or it declares more than MAX_MODEL_BYTES. No pickle is ever
+    loaded, and nothing is allocated from a size the file declares before that size is
+    checked, so a forged file cannot exhaust memory.
     """
     classifier = _load(Path(path))
     return classifier.model, classifier.metadata
