@@ -62,6 +62,11 @@ def read_bytes(path: str | os.PathLike[str], max_bytes: int) -> bytes:
     return data
 
 
+def read_json(path: str | os.PathLike[str], max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """parse_json of regular file `path`, of at most `max_bytes` bytes."""
+    return parse_json(read_bytes(path, max_bytes))
+
+
 def parse_json(data: bytes) -> Any:
     """The value of UTF-8 JSON `data` nested at most MAX_JSON_DEPTH deep, with no NaN or infinity."""
     try:
@@ -96,7 +101,3 @@ def _check(status: os.stat_result, max_bytes: int) -> None:
             f"is {status.st_size} bytes, over the {max_bytes}-byte limit for this kind of file"
         )
 
-
-def read_json(path: str | os.PathLike[str], max_bytes: int = MAX_JSON_BYTES) -> Any:
-    """parse_json of regular file `path`, of at most `max_bytes` bytes."""
-    return parse_json(read_bytes(path, max_bytes))
