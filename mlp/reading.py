@@ -100,4 +100,3 @@ def _check(status: os.stat_result, max_bytes: int) -> None:
         raise UnreadableFileError(
             f"is {status.st_size} bytes, over the {max_bytes}-byte limit for this kind of file"
         )
-
