@@ -4,7 +4,7 @@ The package knows nothing about the pipeline: it never reads params.yaml or the
 command line, and every function takes plain values.
 
 `from mlp import fit` works as usual, but each name is imported on first use (PEP 562), so a
-program that needs one module (the pipeline's fetch stage needs only mlp.atomic) neither
+program that needs a few modules (the pipeline's fetch stage needs only mlp.atomic and mlp.reading) neither
 loads nor, in dvc.yaml, depends on the others.
 """
 

@@ -20,10 +20,12 @@ import zipfile
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
+
+from mlp.reading import UnreadableFileError, open_regular
 
 END_RECORD = struct.Struct("<4s4H2LH")  # signature, disks, entries here, entries, size, offset, comment
 END_SIGNATURE = b"PK\x05\x06"
@@ -56,22 +58,31 @@ class ArchiveError(ValueError):
 def open_archive(
     path: Path, max_file_bytes: int, max_members: int, max_directory_bytes: int
 ) -> zipfile.ZipFile:
-    """zipfile.ZipFile(path), after checking the file size and the end record's member count
-    and central-directory size (found the way zipfile finds them), so that a forged directory
-    cannot make zipfile build millions of objects.
+    """zipfile.ZipFile(path), after checking that it is a regular file within the size limit and
+    that its end record's member count and central-directory size (found the way zipfile finds
+    them) are too, so that a forged directory cannot make zipfile build millions of objects.
 
     ZIP64 end records are refused: zipfile writes them only past 65535 members or 2 GiB.
     """
-    with open(path, "rb") as handle:
+    try:
+        handle = open_regular(path, max_file_bytes)  # not a FIFO, which would block, nor /dev/zero
+    except UnreadableFileError as error:
+        raise ArchiveError(str(error)) from None
+    try:
         size = handle.seek(0, os.SEEK_END)
-        if size > max_file_bytes:
-            raise ArchiveError(f"is {size} bytes, over the {max_file_bytes}-byte limit for this kind of file")
         tail_size = min(size, ZIP64_LOCATOR.size + COMMENT_SEARCH + END_RECORD.size)
         handle.seek(size - tail_size)
         tail = handle.read(tail_size)
-    start = _end_record_start(tail)
-    if start is None:
-        return zipfile.ZipFile(path)  # not a zip: let zipfile say so in its own words
+        start = _end_record_start(tail)
+        if start is not None:  # else not a zip: let zipfile say so in its own words
+            _check_end_record(tail, start, max_members, max_directory_bytes)
+        return _OwnZipFile(handle)
+    except BaseException:
+        handle.close()
+        raise
+
+
+def _check_end_record(tail: bytes, start: int, max_members: int, max_directory_bytes: int) -> None:
     _, _, _, _, n_members, directory_bytes, _, _ = END_RECORD.unpack_from(tail, start)
     locator = start - ZIP64_LOCATOR.size
     if locator >= 0 and tail[locator : locator + 4] == ZIP64_LOCATOR_SIGNATURE:
@@ -81,7 +92,20 @@ def open_archive(
             f"declares {n_members} members in a {directory_bytes}-byte directory; "
             f"at most {max_members} members and {max_directory_bytes} bytes are accepted"
         )
-    return zipfile.ZipFile(path)
+
+
+class _OwnZipFile(zipfile.ZipFile):
+    """A ZipFile that closes the file it reads when it closes (zipfile leaves a file it is given open)."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle = handle
+        super().__init__(handle)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.handle.close()
 
 
 def _end_record_start(tail: bytes) -> int | None:

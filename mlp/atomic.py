@@ -9,11 +9,15 @@ must replace several files together collects them and renames them at its end.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from mlp.reading import file_kind
 
 Publish = Callable[[str, Path], None]  # (finished temporary file, target) -> the file is in place
 
@@ -33,6 +37,19 @@ def write_error(path: str | os.PathLike[str], error: OSError) -> OSError:
     return OSError(error.errno, f"cannot write {path}: {error.strerror or error}")
 
 
+def rename_error(temporary: str, path: Path, error: OSError) -> OSError:
+    """write_error(path, error), unless the finished temporary file is gone from a folder that is
+    there: then another process removed it (another run writing the same output cleans up the
+    temporaries a killed one left), which "its folder does not exist" would misstate."""
+    if error.errno == errno.ENOENT and path.parent.is_dir() and not os.path.lexists(temporary):
+        return OSError(
+            f"cannot write {path}: its temporary file {Path(temporary).name} was removed by another process "
+            "before it was renamed into place (another run writing the same output?); run again once that "
+            "one has finished"
+        )
+    return write_error(path, error)
+
+
 @contextlib.contextmanager
 def atomic_open(
     path: str | os.PathLike[str], mode: str = "wb", *, publish: Publish = os.replace, **kwargs: Any
@@ -46,6 +63,15 @@ def atomic_open(
     """
     path = Path(path)
     try:
+        existing = os.stat(path).st_mode
+    except OSError:  # nothing there (or unreachable: mkstemp says why)
+        existing = stat.S_IFREG
+    if not stat.S_ISREG(existing):  # the rename would put a file in place of a device, a FIFO, ...
+        raise OSError(
+            f"cannot write {path}: it is {file_kind(existing)}, not a regular file, and writing would "
+            "replace it; give the path of a file instead (or move it away first)"
+        )
+    try:
         descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as error:
         raise write_error(path, error) from error
@@ -58,7 +84,7 @@ def atomic_open(
         publish(temporary, path)
     except OSError as error:
         remove_quietly(temporary)
-        raise write_error(path, error) from error
+        raise rename_error(temporary, path, error) from error
     except BaseException:
         remove_quietly(temporary)
         raise

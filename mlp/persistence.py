@@ -31,6 +31,7 @@ from mlp.contract import InputContract
 from mlp.layers import INITIALIZERS
 from mlp.memory import GIB
 from mlp.model import MLP
+from mlp.reading import UnreadableFileError, parse_json
 from mlp.validation import DTYPES
 
 FORMAT = "numpy-mlp"
@@ -107,11 +108,11 @@ def save_model(
 def load_model(path: str | os.PathLike[str]) -> tuple[MLP, dict[str, Any]]:
     """Read a model written by save_model; returns (model, metadata).
 
-    Raises ModelFileError, naming the file, if it is missing, truncated, corrupt, holds an
-    object (pickled) array, its arrays disagree with its header in shape or dtype, or it
-    declares more than MAX_MODEL_BYTES. No pickle is ever loaded, and nothing is allocated
-    from a size the file declares before that size is checked, so a forged file cannot
-    exhaust memory.
+    Raises ModelFileError, naming the file, if it is missing, not a regular file (a FIFO,
+    /dev/zero), truncated, corrupt, holds an object (pickled) array, its arrays disagree with
+    its header in shape or dtype, or it declares more than MAX_MODEL_BYTES. No pickle is ever
+    loaded, and nothing is allocated from a size the file declares before that size is
+    checked, so a forged file cannot exhaust memory.
     """
     classifier = _load(Path(path))
     return classifier.model, classifier.metadata
@@ -226,9 +227,9 @@ def _read_model_file(
 def _read_header(raw: npt.NDArray[Any]) -> dict[str, Any]:
     """Decode the JSON header and check every field's type and value."""
     try:
-        header = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
-        raise ModelFileError(f"header is not valid JSON ({type(error).__name__}: {error})") from None
+        header = parse_json(raw.tobytes())
+    except UnreadableFileError as error:
+        raise ModelFileError(f"header {error}") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ModelFileError("header does not describe a numpy-mlp model")
     version = header.get("format_version")

@@ -15,8 +15,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mlp.reading import UnreadableFileError, open_regular, read_bytes
 from stages.common.download import SourceError, download, load_openml_mnist
-from stages.common.mnist import CHECKSUMS, load_mnist_split
+from stages.common.mnist import CHECKSUMS, MAX_FILE_BYTES, load_mnist_split
 from stages.common.output import open_output
 from stages.common.runner import StageError, run_stage
 
@@ -27,7 +28,7 @@ MIRRORS = (
 )
 # A stalled mirror costs at most 3 * 30 s + 3 s of backoff before it is skipped for good.
 TIMEOUT_SECONDS, RETRIES, BACKOFF_SECONDS = 30.0, 2, 1.0
-MAX_FILE_BYTES = 64 << 20  # the largest file, train images, is 47,040,016 bytes
+GZIP_PIECE = 64  # bytes a gzip member is first handed (_gunzip)
 OPENML = "OpenML mnist_784"
 
 
@@ -82,17 +83,18 @@ def _copy_local(local_dir: Path, out_dir: Path, missing: Mapping[str, str]) -> d
 
 def _read_local(local_dir: Path, name: str, sha: str) -> bytes:
     """Return the verified decompressed content of NAME.gz or NAME in `local_dir`."""
-    path = next((p for p in (local_dir / f"{name}.gz", local_dir / name) if p.is_file()), None)
+    # Whatever stands at either name is read (a FIFO or a folder is named as such, not "missing").
+    path = next((p for p in (local_dir / f"{name}.gz", local_dir / name) if os.path.lexists(p)), None)
     if path is None:
         raise FetchError(f"MNIST_DIR={local_dir} has neither {name}.gz nor {name}; add it or unset MNIST_DIR")
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:  # checked before reading: the file could be a 100 GB sparse one
             raise SourceError(f"is {size} bytes, more than any MNIST file ({MAX_FILE_BYTES} at most)")
-        return _verified(path.read_bytes(), sha)
+        return _verified(read_bytes(path, MAX_FILE_BYTES), sha)
     except OSError as error:
         raise FetchError(f"MNIST_DIR file {path} is unreadable: {error.strerror or error}") from None
-    except SourceError as error:
+    except (SourceError, UnreadableFileError) as error:
         fix = "replace it with the original or unset MNIST_DIR"
         raise FetchError(f"MNIST_DIR file {path}: {error}; {fix}") from None
 
@@ -151,17 +153,25 @@ def _verified(data: bytes, sha: str) -> bytes:
 
 
 def _gunzip(data: bytes) -> bytes:
-    """Decompress every gzip member of `data`, refusing output beyond MAX_FILE_BYTES."""
-    output = bytearray()
+    """Decompress every gzip member of `data`, refusing output beyond MAX_FILE_BYTES; zero bytes
+    after a member are padding (as gzip -d takes them).
+
+    zlib copies what follows a member's end into `unused_data`, so each member is handed its input
+    in pieces doubling from GZIP_PIECE bytes, not the whole rest: the copies then stay within about
+    twice the member's length, and many tiny members cost linear time, not quadratic.
+    """
+    view, output, start = memoryview(data), bytearray(), 0
     try:
-        while data:
-            decompressor = zlib.decompressobj(wbits=31)  # 31: expect a gzip header and trailer
-            output += decompressor.decompress(data, MAX_FILE_BYTES + 1 - len(output))
-            if len(output) > MAX_FILE_BYTES:
-                raise SourceError(f"decompresses to more than {MAX_FILE_BYTES} bytes")
-            if not decompressor.eof:
-                raise SourceError("gzip stream is cut short")
-            data = decompressor.unused_data
+        while start < len(data) and not (data[start] == 0 and data.count(0, start) == len(data) - start):
+            decompressor, piece = zlib.decompressobj(wbits=31), GZIP_PIECE  # 31: gzip header and trailer
+            while not decompressor.eof:
+                if start == len(data):
+                    raise SourceError("gzip stream is cut short")
+                chunk = view[start : start + piece]
+                output += decompressor.decompress(chunk, MAX_FILE_BYTES + 1 - len(output))
+                if len(output) > MAX_FILE_BYTES:
+                    raise SourceError(f"decompresses to more than {MAX_FILE_BYTES} bytes")
+                start, piece = start + len(chunk) - len(decompressor.unused_data), 2 * piece
     except zlib.error as error:
         raise SourceError(f"not valid gzip ({error})") from None
     return bytes(output)
@@ -169,10 +179,11 @@ def _gunzip(data: bytes) -> bytes:
 
 def _has_checksum(path: Path, sha: str) -> bool:
     """True if `path` is a file whose SHA-256 is `sha` (a stale or corrupt file gets replaced)."""
-    if not path.is_file():
+    try:
+        with open_regular(path, MAX_FILE_BYTES) as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest() == sha
+    except (OSError, UnreadableFileError):
         return False
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest() == sha
 
 
 def _write(path: Path, content: bytes) -> None:

@@ -24,11 +24,13 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from mlp.reading import UnreadableFileError, read_bytes
 from stages.common.output import write_text
 from stages.common.params import load_params
-from stages.common.runner import run_stage
+from stages.common.runner import StageError, run_stage
 
 RUN = "{run}"
+MAX_REGISTRY_BYTES = 16 << 20  # dvc.yaml: a few kilobytes
 
 
 def artifacts(architectures: Sequence[str], seeds: Sequence[int], models: str) -> dict[str, Any]:
@@ -67,7 +69,13 @@ def register(registry: Path, section: dict[str, Any], models: str) -> bool:
     every other artifact; returns whether the file changed. Only the top-level `artifacts:`
     block is rewritten: every other line of dvc.yaml keeps its bytes (a YAML round trip would
     rewrap the hand-wrapped commands)."""
-    text = registry.read_text(encoding="utf-8")
+    fix = f"put back the committed one (git checkout {registry})"
+    try:
+        text = read_bytes(registry, MAX_REGISTRY_BYTES).decode("utf-8")
+    except UnreadableFileError as error:
+        raise StageError(f"{registry} {error}; {fix}") from None
+    except UnicodeDecodeError as error:
+        raise StageError(f"{registry} is not UTF-8 text ({error}); {fix}") from None
     current = (YAML(typ="safe", pure=True).load(text) or {}).get("artifacts") or {}
     stale = owned(current, models)
     if stale == section:

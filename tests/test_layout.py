@@ -12,8 +12,9 @@ from tests.support import yaml12 as yaml
 PACKAGES = ("mlp", "stages", "tools")
 # What mlp may import besides NumPy and itself: no YAML, command line or pipeline modules.
 LIBRARY_STANDARD_MODULES = {
-    "__future__", "collections", "contextlib", "dataclasses", "functools", "importlib", "io", "itertools",
-    "json", "math", "os", "pathlib", "struct", "tempfile", "typing", "zipfile", "zlib",
+    "__future__", "collections", "contextlib", "dataclasses", "errno", "functools", "importlib", "io",
+    "itertools", "json", "math", "os", "pathlib", "re", "stat", "struct", "tempfile", "typing", "zipfile",
+    "zlib",
 }  # fmt: skip
 
 

@@ -27,12 +27,14 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 import mlp
+from mlp.reading import UnreadableFileError, open_regular
 from stages.common.handwriting import Gray, NoDigitError, to_mnist
 from stages.common.mnist import IMAGE_SIDE
 from stages.common.params import ParamsError, read_yaml
 
 FORMATS = {"PNG": (".png",), "JPEG": (".jpg", ".jpeg"), "BMP": (".bmp",), "GIF": (".gif",)}
 SUFFIXES = {suffix for suffixes in FORMATS.values() for suffix in suffixes}
+MAX_IMAGE_BYTES = 1 << 30  # far above a 64-megapixel PNG
 MAX_PIXELS = 64_000_000  # a 64-megapixel photo; Pillow would otherwise decode up to 179 million
 DEFAULT_ARCHITECTURE = "medium"  # the reference notebook's network
 CANDIDATES = 3  # the digit and the next two
@@ -147,7 +149,10 @@ def read_gray(path: Path) -> Gray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is checked below
-            with Image.open(path, formats=list(FORMATS)) as image:
+            with (
+                open_regular(path, MAX_IMAGE_BYTES) as handle,
+                Image.open(handle, formats=list(FORMATS)) as image,
+            ):
                 if image.width * image.height > MAX_PIXELS:
                     raise PredictError(_too_large(image.width * image.height))
                 frames = getattr(image, "n_frames", 1)
@@ -161,6 +166,8 @@ def read_gray(path: Path) -> Gray:
                 rgba = np.asarray(upright.convert("RGBA"), dtype=np.float64)
     except PredictError:
         raise
+    except UnreadableFileError as error:  # became a FIFO since the check above, or too large
+        raise PredictError(str(error)) from None
     except FileNotFoundError:
         raise PredictError("no such file") from None
     except PermissionError:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import re
 import statistics
 from collections.abc import Callable, Sequence
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlp.memory import n_parameters
+from mlp.reading import UnreadableFileError, read_json
 from stages.common.mnist import N_CLASSES, N_FEATURES
 from stages.common.output import write_text
 from stages.common.params import read_yaml
@@ -30,9 +30,11 @@ BLOCK = re.compile(r"(<!-- begin (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end (
 
 def _json(path: str) -> Any:
     try:
-        return json.loads(Path(path).read_text())
+        return read_json(path)
     except FileNotFoundError:
         raise StageError(f"{path} is missing; run what writes it (see the README) and commit it") from None
+    except UnreadableFileError as error:
+        raise StageError(f"{path} {error}; run what writes it (see the README) and commit it") from None
 
 
 def _interval(run: dict[str, Any]) -> str:

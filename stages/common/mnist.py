@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from mlp.reading import UnreadableFileError, read_bytes
+
 IMAGE_SIDE = 28
 N_FEATURES = IMAGE_SIDE * IMAGE_SIDE  # one column per pixel once an image is flattened
 N_CLASSES = 10
@@ -41,6 +43,7 @@ CHECKSUMS = {
     images_file("t10k"): "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
     labels_file("t10k"): "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
+MAX_FILE_BYTES = 64 << 20  # the largest file, train images, is 47,040,016 bytes
 UBYTE_TYPE_CODE = 0x08  # the only IDX element type MNIST uses
 MAX_NDIM = 4
 
@@ -127,9 +130,11 @@ def load_mnist_split(
 def _read_idx(path: Path, fix: str) -> npt.NDArray[np.uint8]:
     """Read and parse one IDX file, turning every failure into an IdxError that names the fix."""
     try:
-        data = path.read_bytes()
+        data = read_bytes(path, MAX_FILE_BYTES)
     except OSError as error:
         raise IdxError(f"cannot read {path}: {error.strerror or error}; {fix}") from None
+    except UnreadableFileError as error:
+        raise IdxError(f"{path} {error}; {fix}") from None
     try:
         return parse_idx(data, str(path))
     except IdxError as error:

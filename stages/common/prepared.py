@@ -29,6 +29,7 @@ import numpy.typing as npt
 from mlp.archive import NPY_HEADER_BYTES, ArchiveError, NpzReader
 from mlp.arrays import FloatArray, IntArray
 from mlp.contract import InputContract
+from mlp.reading import UnreadableFileError, read_json
 from stages.common.mnist import IMAGE_SIDE, N_CLASSES, N_FEATURES, N_TEST, N_TRAIN
 from stages.common.output import open_output, write_text
 from stages.common.runner import StageError
@@ -67,9 +68,11 @@ def check_made_with(folder: str | Path, prepare: dict[str, Any], keys: tuple[str
     path = made_with_path(folder)
     fix = "run `dvc repro` again (it prepares the data again first)"
     try:
-        made = json.loads(path.read_text())
+        made = read_json(path)
     except FileNotFoundError:
         raise StageError(f"{path} is missing, so nothing says how {folder} was made; {fix}") from None
+    except UnreadableFileError as error:
+        raise StageError(f"{path} is unreadable: it {error}; {fix}") from None
     except (OSError, ValueError) as error:
         raise StageError(f"{path} is unreadable ({error}); {fix}") from None
     if not isinstance(made, dict):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from mlp.atomic import remove_quietly, write_error
+from mlp.atomic import remove_quietly, rename_error
 
 # How to fix the usual reasons a file cannot be written; the message already names the path.
 FIXES = {
@@ -124,7 +124,7 @@ def transaction() -> Iterator[None]:
             except OSError as error:
                 for leftover, _ in current.files[index:]:
                     remove_quietly(leftover)
-                raise write_error(path, error) from error
+                raise rename_error(temporary, path, error) from error
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import numpy as np
 
 from mlp import ModelFileError, load_model
 from mlp.arrays import FloatArray, IntArray
+from mlp.reading import UnreadableFileError, read_bytes, read_json
 from stages.common.mnist import N_CLASSES, N_FEATURES
 from stages.common.params import architecture_settings, load_params
 from stages.common.prepared import TEST, TRAIN, check_made_with, load_split
@@ -42,6 +43,7 @@ RUN = "{run}"  # the placeholder for ARCH-SEED in a path pattern
 METRICS_NUMBERS = ("accuracy", "accuracy_low", "accuracy_high", "loss")
 PER_CLASS_KEYS = {"precision", "recall", "f1", "support"}
 TRAIN_NUMBERS = ("n_parameters", "selected_epoch", "train_seconds")
+MAX_TEXT_BYTES = 256 << 20  # a table of 100,000 epochs or 70,000 predictions is a few megabytes
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ def check_present(patterns: dict[str, str], architectures: list[str], seeds: lis
         for arch in architectures
         for seed in seeds
         for source in sources(patterns, run_name(arch, seed)).values()
-        if not source.path.is_file()
+        if not source.path.exists()  # what is there but is no file, the reader names
     ]
     if len(missing) == 1:
         raise StageError(f"{missing[0].path} is missing; run `dvc repro {missing[0].stage}`")
@@ -149,7 +151,7 @@ def load_run(
         macro_f1=float(classes["macro_f1"]),
         train=train,
         seconds=float(train["train_seconds"]),
-        classification=files["classification"].path.read_text(encoding="utf-8"),
+        classification=_read_text(files["classification"]),
         history=_read_history(files["history"]),
         first_layer=_read_first_layer(files["models"], settings),
         predicted=predicted,
@@ -168,9 +170,9 @@ def _is_number(value: Any) -> bool:
 def _read_json(source: Source, numbers: tuple[str, ...]) -> dict[str, Any]:
     """A JSON object that holds at least the numeric fields `numbers`."""
     try:
-        data = json.loads(source.path.read_text(encoding="utf-8"))
-    except ValueError as error:  # also UnicodeDecodeError and JSONDecodeError
-        raise _broken(source, f"is not valid JSON ({error})") from None
+        data = read_json(source.path)
+    except UnreadableFileError as error:  # not a file, not JSON, too deep, NaN
+        raise _broken(source, str(error)) from None
     wrong = [key for key in numbers if not isinstance(data, dict) or not _is_number(data.get(key))]
     if wrong:
         raise _broken(source, f"lacks numbers for {wrong}")
@@ -192,13 +194,24 @@ def _check_per_class(source: Source, per_class: Any) -> None:
         )
 
 
+def _read_text(source: Source) -> str:
+    """A UTF-8 text file."""
+    try:
+        return read_bytes(source.path, MAX_TEXT_BYTES).decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise _broken(source, f"is not UTF-8 text ({error})") from None
+    except UnreadableFileError as error:
+        raise _broken(source, str(error)) from None
+
+
 def _read_columns(source: Source, columns: tuple[str, ...]) -> dict[str, FloatArray]:
     """The named numeric columns of a CSV file with a header row."""
+    text = _read_text(source)
     try:
-        with source.path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
         table = {column: np.array([float(row[column]) for row in rows]) for column in columns}
-    except (KeyError, TypeError, ValueError) as error:  # a missing column, a short row, a non-number
+    # A missing column, a short row, a non-number; csv.Error: a field over csv's 128 KiB limit.
+    except (KeyError, TypeError, ValueError, csv.Error) as error:
         raise _broken(source, f"is not a table with columns {list(columns)} ({error!r})") from None
     if not rows:
         raise _broken(source, "holds no rows")
@@ -234,6 +247,8 @@ def _read_first_layer(source: Source, settings: dict[str, Any]) -> FloatArray:
     except ModelFileError as error:
         raise StageError(f"{error}; {rebuild_hint(source.stage)}") from None
     trained = metadata.get("settings", {}) if isinstance(metadata, dict) else {}
+    if not isinstance(trained, dict):
+        raise _broken(source, f"records settings of type {type(trained).__name__}, not an object of them")
     differ = sorted(key for key in set(settings) | set(trained) if trained.get(key) != settings.get(key))
     if differ:
         said = ", ".join(
@@ -267,6 +282,12 @@ class Inputs:
 def load_inputs(args: argparse.Namespace) -> Inputs:
     """Everything the options of `add_arguments` name, checked, for params.yaml's runs."""
     patterns = {kind: getattr(args, kind) for kind in KINDS}
+    for kind, pattern in patterns.items():
+        if RUN not in pattern:  # every run would read the same file, and tie with the others
+            raise StageError(
+                f"--{kind} {pattern}: the path has no {RUN}, so every run would read this one file; "
+                f"write {RUN} where the run's name (ARCH-SEED) goes, as dvc.yaml's report command does"
+            )
     params = load_params()
     check_present(patterns, list(params["architectures"]), params["seeds"])
     check_made_with(args.prepared, params["prepare"])

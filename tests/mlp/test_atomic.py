@@ -1,6 +1,7 @@
 """Tests of atomic_open: the target is either the old file or the complete new one, never partial."""
 
 import os
+import stat
 
 import pytest
 
@@ -119,3 +120,38 @@ def test_publish_decides_when_the_finished_file_takes_its_place(tmp_path):
     assert open(temporary, "rb").read() == b"new"
     os.replace(temporary, path)
     assert target.read_bytes() == b"new"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "link to /dev/null"])
+def test_a_target_that_is_no_regular_file_is_refused_and_kept(tmp_path, kind):
+    # `/dev/full` as an output used to be replaced by a regular file, with success reported:
+    # a device, a FIFO or a folder at the target is refused before anything is written.
+    target = tmp_path / "out.bin"
+    if kind == "fifo":
+        os.mkfifo(target)
+    if kind == "folder":
+        target.mkdir()
+    if kind == "link to /dev/null":
+        target.symlink_to("/dev/null")
+    with pytest.raises(OSError, match=f"cannot write {target}: it is a .*, not a regular file, and writing"):
+        with atomic_open(target, "wb") as handle:
+            handle.write(b"new")
+    kept = os.lstat(target).st_mode
+    assert not stat.S_ISREG(kept) and os.listdir(tmp_path) == ["out.bin"]
+
+
+def test_a_temporary_file_removed_by_another_process_is_named_as_such(tmp_path):
+    # Another run of the same output removes the temporaries it finds; the rename then fails with
+    # ENOENT, which is not "its folder does not exist".
+    target = tmp_path / "out.bin"
+
+    def removed_first(temporary: str, path) -> None:
+        os.remove(temporary)
+        os.replace(temporary, path)
+
+    with pytest.raises(OSError) as raised:
+        with atomic_open(target, "wb", publish=removed_first) as handle:
+            handle.write(b"new")
+    assert str(raised.value).startswith(f"cannot write {target}: its temporary file .out.bin.")
+    assert "was removed by another process before it was renamed into place" in str(raised.value)
+    assert raised.value.errno is None  # so the stage runner adds no errno-based fix of its own

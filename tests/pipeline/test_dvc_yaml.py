@@ -124,11 +124,12 @@ def test_each_stage_depends_on_exactly_the_code_it_runs():
         assert runs == declared, f"{name}: add {sorted(runs - declared)}, remove {sorted(declared - runs)}"
 
 
-def test_fetch_uses_no_more_of_mlp_than_atomic_writing():
+def test_fetch_uses_no_more_of_mlp_than_atomic_writing_and_bounded_reading():
     # The reason for exact deps: editing the network's code must leave fetch (and prepare) alone.
     assert {f for f in _code_deps(STAGES["fetch"]["deps"]) if f.startswith("mlp/")} == {
         "mlp/__init__.py",
         "mlp/atomic.py",
+        "mlp/reading.py",
     }
     assert "mlp/model.py" not in _code_deps(STAGES["prepare"]["deps"])
 

@@ -6,6 +6,7 @@ and replaces OpenML, and the data are tiny synthetic IDX files with their own ch
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import hashlib
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -33,6 +35,7 @@ from stages.common.mnist import encode_idx, load_mnist_split
 from stages.common.runner import run_stage
 from stages.fetch import FetchError, fetch_mnist
 from tests.support import PROJECT, REAL_MNIST
+from tests.support.faults import fifo_at
 
 NAMES = list(mnist.CHECKSUMS)
 
@@ -295,7 +298,9 @@ def test_mnist_dir_files_are_used_without_network(server, tmp_path, form):
     assert server.requests == []
 
 
-@pytest.mark.parametrize("problem", ["missing folder", "missing file", "bad checksum", "100 GB file"])
+@pytest.mark.parametrize(
+    "problem", ["missing folder", "missing file", "bad checksum", "100 GB file", "fifo", "device", "folder"]
+)
 def test_mnist_dir_problem_fails_without_falling_back(server, tmp_path, problem):
     # Protects: a broken MNIST_DIR names the folder or file (and both hashes); no fallback to the network.
     local, out = tmp_path / "by-hand", tmp_path / "raw"
@@ -312,9 +317,23 @@ def test_mnist_dir_problem_fails_without_falling_back(server, tmp_path, problem)
         (local / f"{name}.gz").unlink()
         with open(local / name, "wb") as handle:
             handle.truncate(100 << 30)
-    with pytest.raises(FetchError) as caught:
+    if problem in ("fifo", "device", "folder"):  # named as what they are, not as missing
+        (local / f"{name}.gz").unlink()
+    if problem == "device":
+        (local / f"{name}.gz").symlink_to("/dev/zero")
+    if problem == "folder":
+        (local / name).mkdir()
+    fifo = fifo_at(local / f"{name}.gz") if problem == "fifo" else contextlib.nullcontext()
+    with fifo, pytest.raises(FetchError) as caught:
         fetch_mnist(out, local_dir=local, checksums=CHECKSUMS, mirrors=[serve(server, "good", good)], **FAST)
     message = str(caught.value)
+    kinds = {"fifo": (f"{name}.gz", "a FIFO (named pipe)"), "device": (f"{name}.gz", "a character device")}
+    if problem in (*kinds, "folder"):
+        file, kind = kinds.get(problem, (name, "a folder"))
+        assert message == (
+            f"MNIST_DIR file {local / file}: is {kind}, not a regular file; replace it with the original or "
+            "unset MNIST_DIR"
+        )
     assert str(local) in message
     if problem == "missing file":
         assert f"neither {name}.gz nor {name}" in message
@@ -324,6 +343,59 @@ def test_mnist_dir_problem_fails_without_falling_back(server, tmp_path, problem)
     if problem == "100 GB file":
         assert f"is {100 << 30} bytes, more than any MNIST file" in message
     assert not out.exists() and server.requests == []
+
+
+def _by_hand(folder: Path, name: str, content: bytes) -> Path:
+    """An MNIST_DIR folder of the four gzip files, NAME.gz holding `content`."""
+    folder.mkdir()
+    for other in NAMES:
+        (folder / f"{other}.gz").write_bytes(content if other == name else GZ[other])
+    return folder
+
+
+def test_many_gzip_members_are_unpacked_in_linear_work(tmp_path, monkeypatch):
+    # 4 MB of empty gzip members took 16 s: each member was handed the whole rest of the file, which
+    # zlib then copied. Counted, not timed: zlib is now handed a few times the file's bytes in all.
+    name = NAMES[0]
+    empty = gzip.compress(b"", mtime=0)
+    many = empty * ((4 << 20) // len(empty)) + GZ[name]
+    handed: list[int] = []
+    real = zlib.decompressobj
+
+    class Counting:
+        def __init__(self, **kwargs):
+            self.inner = real(**kwargs)
+
+        def decompress(self, data, max_length=0):
+            handed.append(len(data))
+            return self.inner.decompress(data, max_length)
+
+        def __getattr__(self, name):  # eof, unused_data
+            return getattr(self.inner, name)
+
+    monkeypatch.setattr(fetch.zlib, "decompressobj", Counting)
+    local = _by_hand(tmp_path / "by-hand", name, many)
+    fetch_mnist(tmp_path / "raw", local_dir=local, checksums=CHECKSUMS, mirrors=[], use_openml=False)
+    assert_holds_files(tmp_path / "raw")
+    assert sum(handed) <= 4 * len(many)
+
+
+@pytest.mark.parametrize(
+    ("after", "problem"),
+    [(bytes(4096), None), (b"junk", "not valid gzip"), (b"\x1f\x8b", "gzip stream is cut short")],
+    ids=["zero padding", "junk", "a cut member"],
+)
+def test_bytes_after_the_last_gzip_member_are_zero_padding_or_refused(tmp_path, after, problem):
+    # gzip -d accepts trailing zeros (tape blocks); anything else after the last member is damage.
+    name = NAMES[0]
+    local = _by_hand(tmp_path / "by-hand", name, GZ[name] + after)
+    fetching = functools.partial(fetch_mnist, tmp_path / "raw", local_dir=local, checksums=CHECKSUMS)
+    if problem is None:
+        fetching()
+        assert_holds_files(tmp_path / "raw")
+    else:
+        with pytest.raises(FetchError, match=f"MNIST_DIR file .*{name}.gz: {problem}"):
+            fetching()
 
 
 def test_main_prints_one_summary_line(tmp_path, monkeypatch, capsys):

@@ -1,10 +1,15 @@
-"""Faults injected into the tests' own process: a disk that fills up after so many bytes."""
+"""Faults injected into the tests' own process: a disk that fills up after so many bytes, and a
+FIFO in place of a file."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
 
 
 class FillingDisk(io.RawIOBase):
@@ -52,3 +57,29 @@ def fill_disk(monkeypatch, at_file: int, room: int) -> None:
         return buffered if "b" in mode else io.TextIOWrapper(buffered, **kwargs)
 
     monkeypatch.setattr(os, "fdopen", fdopen)
+
+
+@contextlib.contextmanager
+def fifo_at(path: Path) -> Iterator[None]:
+    """A FIFO (named pipe) at `path`, with no writer, for the block.
+
+    Code that opens it and waits for a writer would hang the tests; instead a watcher opens the
+    write end whenever a reader waits and closes it at once, so that reader reads an empty file
+    (and the test fails on the message, not by hanging).
+    """
+    path.unlink(missing_ok=True)
+    os.mkfifo(path)
+    done = threading.Event()
+
+    def unblock_readers() -> None:
+        while not done.wait(0.05):
+            with contextlib.suppress(OSError):  # ENXIO: no reader is waiting
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+
+    watcher = threading.Thread(target=unblock_readers, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()

@@ -57,6 +57,28 @@ def test_the_settings_data_was_prepared_with_are_checked_against_params(tmp_path
         check_made_with(folder, PREPARE)
 
 
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            "[" * 100_000 + "]" * 100_000,
+            "nests JSON 100000 levels deep, more than the 32 any file here needs",
+        ),
+        ('{"subset": NaN}', "holds NaN, which is not a number (JSON has no NaN or infinity)"),
+    ],
+    ids=["deeply nested", "NaN"],
+)
+def test_a_settings_record_too_deep_or_holding_nan_is_refused_in_one_line(tmp_path, text, problem):
+    # json.loads raised RecursionError (a traceback) on the first and read NaN as a float.
+    made_with_path(tmp_path / "prepared").write_text(text)
+    with pytest.raises(StageError) as refused:
+        check_made_with(tmp_path / "prepared", PREPARE)
+    assert str(refused.value) == (
+        f"{tmp_path}/prepared.json is unreadable: it {problem}; run `dvc repro` again (it prepares the data "
+        "again first)"
+    )
+
+
 def _damage_split(path: Path, kind: str) -> None:
     """Rewrite the prepared split at `path` with one kind of damage."""
     with np.load(path) as archive:

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from stages.common.output import open_output
-from stages.common.runner import describe, transaction
+from stages.common.runner import describe, run_stage, transaction
 from tests.support import PROJECT
-from tests.support.faults import fill_disk
+from tests.support.faults import fifo_at, fill_disk
 from tests.support.stages import (
     failing_stage,
     params_text,
@@ -286,6 +286,39 @@ def test_unwritable_output_folder_is_named_with_the_fix(
     assert expected in message
     assert temporaries(workspace) == []
     assert snapshot(workspace) == before
+
+
+def test_an_output_that_is_no_regular_file_is_refused_and_kept(workspace, capsys):
+    # A stage run by hand with a device or FIFO as an output (`/dev/full`) used to put a regular
+    # file in its place and report success; now it names it, and nothing is written.
+    target = workspace / "reports/metrics/tiny-42.json"
+    with fifo_at(target):
+        before = snapshot(workspace)
+        message = failing_stage("evaluate", capsys)
+        assert message.startswith(
+            "evaluate: error: cannot write reports/metrics/tiny-42.json: it is a FIFO (named pipe), "
+            "not a regular file, and writing would replace it; give the path of a file instead"
+        )
+        assert target.is_fifo() and snapshot(workspace) == before and temporaries(workspace) == []
+
+
+def test_a_pending_output_removed_by_another_process_is_named_as_such(tmp_path, capsys):
+    # Another run of the same output deletes the temporaries it finds; the final rename then fails
+    # with ENOENT, which used to read "its folder does not exist; create it" beside an existing folder.
+    target = tmp_path / "out.txt"
+
+    def main(argv):
+        with open_output(target) as handle:
+            handle.write("new")
+        for temporary in tmp_path.glob(".out.txt.*.tmp"):
+            temporary.unlink()
+
+    with pytest.raises(SystemExit) as exited:
+        run_stage(main, "demo", [])
+    err = capsys.readouterr().err
+    assert exited.value.code == 1 and err.count("\n") == 1 and "folder does not exist" not in err
+    assert err.startswith(f"demo: error: cannot write {target}: its temporary file .out.txt.")
+    assert "was removed by another process before it was renamed into place" in err
 
 
 # ---------------------------------------------------------------- all outputs or none

@@ -215,6 +215,35 @@ def _truncate_model(root: Path) -> None:
     path.write_bytes(path.read_bytes()[:100])
 
 
+def _settings_of_type(kind: type):
+    def damage(root: Path) -> None:
+        path = root / "data/models/deep-42.npz"
+        model, metadata = mlp.load_model(path)
+        mlp.save_model(model, path, metadata=metadata | {"settings": kind("16")})
+
+    damage.__name__ = f"_settings_a_{kind.__name__}"
+    return damage
+
+
+def _nan_accuracy(root: Path) -> None:
+    path = root / "reports/metrics/deep-42.json"
+    path.write_text(path.read_text().replace('"accuracy": ', '"accuracy": NaN, "was": '))
+
+
+def _deeply_nested_metrics(root: Path) -> None:
+    (root / "reports/metrics/deep-42.json").write_text("[" * 100_000 + "]" * 100_000)
+
+
+def _history_field_over_128_kib(root: Path) -> None:
+    path = root / "reports/history/deep-42.csv"
+    header, first, *rest = path.read_text().splitlines()
+    path.write_text("\n".join([header, first + "9" * (129 << 10), *rest]) + "\n")
+
+
+def _undecodable_classification(root: Path) -> None:
+    (root / "reports/classification/deep-42.txt").write_bytes(b"Classification report: \xff\xfe\n")
+
+
 @pytest.mark.parametrize(
     ("damage", "named"),
     [
@@ -229,8 +258,32 @@ def _truncate_model(root: Path) -> None:
             "data/models/deep-42.npz was trained with other settings than params",
         ),
         (_truncate_model, "data/models/deep-42.npz"),
+        (_settings_of_type(list), "data/models/deep-42.npz records settings of type list, not an object"),
+        (_settings_of_type(str), "data/models/deep-42.npz records settings of type str, not an object"),
+        (_nan_accuracy, "reports/metrics/deep-42.json holds NaN, which is not a number"),
+        (_deeply_nested_metrics, "reports/metrics/deep-42.json nests JSON 100000 levels deep"),
+        (
+            _history_field_over_128_kib,
+            "reports/history/deep-42.csv is not a table with columns ['epoch', 'loss', 'train_loss'",
+        ),
+        (_undecodable_classification, "reports/classification/deep-42.txt is not UTF-8 text"),
     ],
-    ids=["json", "key", "per-class", "other-data", "probability", "history", "stale-params", "model"],
+    ids=[
+        "json",
+        "key",
+        "per-class",
+        "other-data",
+        "probability",
+        "history",
+        "stale-params",
+        "model",
+        "settings-list",
+        "settings-str",
+        "nan",
+        "deep-json",
+        "history-field-128k",
+        "classification-not-utf8",
+    ],
 )
 def test_broken_input_names_the_file_and_the_rebuild(damage, named, tmp_path, monkeypatch):
     # Protects: a corrupt, incomplete or stale input gives a StageError naming it and the forced rebuild.
@@ -243,6 +296,21 @@ def test_broken_input_names_the_file_and_the_rebuild(damage, named, tmp_path, mo
     assert message.startswith(named)
     rebuild = r"`dvc repro --force --single-item (train|evaluate)@deep-42`, then `dvc repro`$"
     assert re.search(rebuild, message)
+
+
+def test_a_path_pattern_without_run_is_refused(tmp_path, monkeypatch):
+    # Without {run} every run reads the same file: the report showed a tie that never happened.
+    build_project(tmp_path, ["shallow", "deep"])
+    monkeypatch.chdir(tmp_path)
+    args = [
+        word.replace("{run}", "deep-42") if word.startswith("reports/metrics/") else word for word in ARGS
+    ]
+    with pytest.raises(StageError) as raised:
+        report.main(args)
+    assert str(raised.value).startswith(
+        "--metrics reports/metrics/deep-42.json: the path has no {run}, so every run would read this one file"
+    )
+    assert not (tmp_path / "reports/README.md").exists()
 
 
 @pytest.mark.slow

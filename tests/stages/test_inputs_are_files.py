@@ -1,0 +1,76 @@
+"""Every stage input is read as a regular file of bounded size (mlp.reading): a FIFO, a device or a
+folder at its path gives one line naming it, never a stage blocked forever or a MemoryError."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import pytest
+
+from tests.support.faults import fifo_at
+from tests.support.stages import failing_stage, snapshot
+
+FIFO = "is a FIFO (named pipe), not a regular file"
+DEVICE = "is a character device, not a regular file"
+REBUILD_MODEL = "rebuild it with `dvc repro --force --single-item train@tiny-42`"
+# (stage, input, what stands there, the message after "STAGE: error: ")
+CASES = [
+    ("train", "data/prepared.json", "fifo", f"data/prepared.json is unreadable: it {FIFO}; run `dvc repro`"),
+    ("train", "data/prepared.json", "/dev/zero", f"data/prepared.json is unreadable: it {DEVICE}; run `dvc"),
+    (
+        "evaluate",
+        "data/prepared/test.npz",
+        "fifo",
+        f"data/prepared/test.npz: {FIFO}; rerun `dvc repro prepare`",
+    ),
+    ("evaluate", "data/models/tiny-42.npz", "fifo", f"data/models/tiny-42.npz: {FIFO}; {REBUILD_MODEL}"),
+    (
+        "evaluate",
+        "data/models/tiny-42.npz",
+        "/dev/zero",
+        f"data/models/tiny-42.npz: {DEVICE}; {REBUILD_MODEL}",
+    ),
+    (
+        "prepare",
+        "data/raw/train-labels-idx1-ubyte",
+        "fifo",
+        f"data/raw/train-labels-idx1-ubyte {FIFO}; delete",
+    ),
+    ("report", "reports/metrics/tiny-42.json", "fifo", f"reports/metrics/tiny-42.json {FIFO}; rebuild it"),
+    (
+        "report",
+        "reports/classification/tiny-42.txt",
+        "folder",
+        "reports/classification/tiny-42.txt is a folder",
+    ),
+    ("register", "dvc.yaml", "fifo", f"dvc.yaml {FIFO}; put back the committed one (git checkout dvc.yaml)"),
+]
+
+
+@contextlib.contextmanager
+def standing(path: Path, kind: str):
+    """`kind` in place of the file at `path` for the block: a FIFO, /dev/zero (a link) or a folder."""
+    path.unlink(missing_ok=True)  # dvc.yaml is not in the workspace
+    if kind == "fifo":
+        with fifo_at(path):
+            yield
+        return
+    if kind == "folder":
+        path.mkdir()
+    else:
+        path.symlink_to(kind)
+    yield
+
+
+@pytest.mark.parametrize(
+    ("stage", "name", "kind", "expected"), CASES, ids=[f"{c[0]}-{Path(c[1]).name}-{c[2]}" for c in CASES]
+)
+def test_an_input_that_is_no_regular_file_is_named_in_one_line(
+    workspace, capsys, stage, name, kind, expected
+):
+    with standing(workspace / name, kind):
+        before = snapshot(workspace)
+        message = failing_stage(stage, capsys)
+        assert message.startswith(f"{stage}: error: {expected}"), message
+        assert message.count("\n") == 1 and snapshot(workspace) == before
