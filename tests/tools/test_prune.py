@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -353,6 +355,27 @@ def test_prune_refuses_while_a_dvc_command_holds_the_repository_lock(workspace):
         path: path.read_bytes() for path in Path().rglob("*") if path.is_file() and ".dvc" not in path.parts
     }
     assert after == before
+
+
+def test_prune_refuses_while_a_running_stage_holds_paths_in_dvc_s_rwlock(workspace):
+    # While a stage's command runs, `dvc repro` releases .dvc/tmp/lock and holds read and write
+    # locks on the stage's paths in .dvc/tmp/rwlock instead (here: a live process, this one).
+    running = {"pid": os.getpid(), "cmd": "dvc repro"}
+    held = {"write": {str(Path("data/models/tiny-42.npz").resolve()): running}, "read": {}}
+    Path(".dvc/tmp/rwlock").write_text(json.dumps(held))
+    before = {
+        path: path.read_bytes() for path in Path().rglob("*") if path.is_file() and ".dvc" not in path.parts
+    }
+    with pytest.raises(StageError, match="a DVC command is running"):
+        prune()
+    after = {
+        path: path.read_bytes() for path in Path().rglob("*") if path.is_file() and ".dvc" not in path.parts
+    }
+    assert after == before
+    # A killed DVC's entry (no such process) holds nothing.
+    held["write"] = {str(Path("data/models/tiny-42.npz").resolve()): {"pid": 2**22 + 1, "cmd": "dvc repro"}}
+    Path(".dvc/tmp/rwlock").write_text(json.dumps(held))
+    assert "data/models/tiny-43.npz" in prune()
 
 
 def test_prune_runs_without_dvc_on_path_and_fails_in_one_line(tmp_path):
