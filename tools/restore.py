@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
+from ruamel.yaml import YAML, YAMLError
 
 from stages.common import leftovers
 from stages.common.output import make_parent, write_bytes
@@ -75,6 +75,17 @@ def missing_from_cache(lock: dict[str, Any], cache: Path) -> list[str]:
     return missing
 
 
+def _committed_lock(text: bytes) -> Any:
+    """HEAD's dvc.lock, parsed; one clear line when a commit holds a broken one."""
+    try:
+        return YAML(typ="safe", pure=True).load(text) or {}
+    except YAMLError as error:
+        raise StageError(
+            f"the committed dvc.lock is not valid YAML ({getattr(error, 'problem', None) or error}); commit "
+            "a fixed one (or `git checkout` a commit that has one) first; nothing was changed"
+        ) from None
+
+
 def recorded_keys() -> set[str]:
     """The item keys (ARCH-SEED) that the work tree's dvc.lock (read as text: it may hold merge
     conflict markers) and DVC's .gitignore lines name: the runs to remove once HEAD's are back."""
@@ -95,9 +106,7 @@ def keep(committed: dict[str, bytes], items: set[str], backup: Path) -> str | No
     the command that brings all of it back, or None when there was nothing to keep."""
     recorded = {
         out["path"]: str(out.get("md5"))
-        for stage in (YAML(typ="safe", pure=True).load(committed.get("dvc.lock", b"")) or {})
-        .get("stages", {})
-        .values()
+        for stage in (_committed_lock(committed.get("dvc.lock", b"")).get("stages") or {}).values()
         for out in stage.get("outs") or []
     }
     moved = []
@@ -137,7 +146,7 @@ def restore() -> list[str]:
     os.chdir(_run("git", "rev-parse", "--show-toplevel").decode().strip())
     with locked_repo() as repo:
         lost = missing_from_cache(
-            YAML(typ="safe", pure=True).load(_run("git", "show", "HEAD:dvc.lock")),
+            _committed_lock(_run("git", "show", "HEAD:dvc.lock")),
             Path(repo.cache.local.path),
         )
         if lost:
