@@ -3,7 +3,7 @@
 After an architecture or a seed is removed from params.yaml (or renamed), DVC leaves its
 items' outputs, their dvc.lock entries and their .gitignore lines behind, and never removes
 them itself. This lists every such leftover and removes it (`--dry` only lists). It reads the
-stage items from `dvc stage list`, so it knows exactly what dvc.yaml declares now, and each
+stage items as `dvc stage list` does (DVC's API), so it knows exactly what dvc.yaml declares now, and each
 item's outputs from dvc.yaml's paths named `${key}`. An item that is not declared now is stale
 if dvc.lock has an entry for it, DVC's .gitignore lines still name it, or a whole run of it is on
 disk (a file at every uncached path of its stage): `dvc exp apply` resets dvc.lock to the applied
@@ -14,8 +14,8 @@ removes, at the start of every run with changed params, what DVC recorded of suc
 (`stages.common.leftovers`), so after an edit of params.yaml `dvc repro` alone is enough; this
 finds the rest.
 
-Safe while DVC runs and against a crafted dvc.lock: all of it happens under DVC's repository lock
-(`tools.dvc_repo`), refused while a `dvc` command holds it; the only files it ever removes are
+Safe while DVC runs and against a crafted dvc.lock: all of it happens under DVC's repository and
+read/write locks (`tools.dvc_repo`), refused while a `dvc` command runs; the only files it ever removes are
 the paths of the CURRENT dvc.yaml's matrix stages filled with an item key, inside the repository
 after links are resolved (`leftovers.remove`), never the paths a stale dvc.lock entry lists; and a
 key counts as a run on disk only when some dvc.lock in git (a branch or a DVC experiment) records
