@@ -65,7 +65,12 @@ def missing_from_cache(lock: dict[str, Any], cache: Path) -> list[str]:
     for stage in (lock.get("stages") or {}).values():
         for out in stage.get("outs") or []:
             path, md5 = out["path"], str(out.get("md5", ""))
-            ignored = subprocess.run(["git", "check-ignore", "-q", path], check=False).returncode == 0
+            ignored = (
+                subprocess.run(
+                    ["git", "check-ignore", "-q", path], capture_output=True, check=False
+                ).returncode
+                == 0
+            )
             if not ignored or not md5 or (cache / md5[:2] / md5[2:]).is_file():
                 continue  # git keeps it, or the cache has it
             if md5.endswith(".dir") or not Path(path).is_file():
