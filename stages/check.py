@@ -29,8 +29,8 @@ from stages.common.runner import RESTORE_COMMAND, run_stage
 UNDO = (
     "No other stage has run, but DVC may have removed outputs already: this stage's own, and "
     "those of the items that new `architectures` or `seeds` rename or remove. To go back (also "
-    f"after a `dvc exp run -S`): `{RESTORE_COMMAND}` (or `make restore`; it drops uncommitted changes "
-    "to params.yaml, dvc.lock and the outputs), or correct the value and run again."
+    f"after a `dvc exp run -S`): `{RESTORE_COMMAND}` (or `make restore`; it keeps what it replaces "
+    "aside and says how to get it back), or correct the value and run again."
 )
 
 

@@ -17,6 +17,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import shlex
 import subprocess
 import time
@@ -26,21 +27,31 @@ from typing import Any
 
 from stages.common.output import write_json
 from stages.common.params import ParamsError, read_yaml, validate
+from stages.common.params_core import SAFE_NAME
 from stages.common.runner import StageError
 from tools.machine import machine_facts
 
 REPLACED_WHOLE = ("architectures",)
+# A key Hydra's override grammar reads in a dotted path (its KEY_SPECIAL or INT_UNSIGNED).
+HYDRA_KEY = re.compile(r"[A-Za-z_$][A-Za-z0-9_$-]*|0|[1-9](_?[0-9])*")
 RESULTS = Path("experiments/results")
 METRICS_FOLDERS = ("reports/metrics", "reports/train")
 
 
 def experiment_params(name: str, base: Path = Path("params.yaml")) -> dict[str, Any]:
-    """params.yaml with experiments/NAME.yaml applied, validated like params.yaml itself."""
+    """params.yaml with experiments/NAME.yaml applied, validated like params.yaml itself. NAME is
+    a plain file name in experiments/ (`../params` is refused), and the file holds a mapping."""
     path = Path("experiments") / f"{name}.yaml"
-    if not path.exists():
-        known = sorted(p.stem for p in Path("experiments").glob("*.yaml"))
+    known = sorted(p.stem for p in Path("experiments").glob("*.yaml"))
+    if not SAFE_NAME.fullmatch(name) or not path.is_file():
         raise StageError(f"{path} not found; known experiments: {known}")
-    params = _merge(read_yaml(base), read_yaml(path) or {}, top=True)
+    changes = read_yaml(path)
+    if not isinstance(changes, dict | None):
+        raise StageError(
+            f"{path} holds a {type(changes).__name__}, not a mapping; write only the keys that differ "
+            "from params.yaml, as in params.yaml (`train:` then `  epochs: 20`)"
+        )
+    params = _merge(read_yaml(base), changes or {}, top=True)
     problems = validate(params)
     if problems:
         raise ParamsError(f"{path} gives invalid parameters:\n" + "\n".join(f"  - {p}" for p in problems))
@@ -57,7 +68,12 @@ def _merge(base: dict[str, Any], changes: dict[str, Any], top: bool = False) -> 
 
 
 def overrides(base: dict[str, Any], target: dict[str, Any], prefix: str = "") -> list[str]:
-    """The `dvc exp run -S` overrides that turn `base` into `target`."""
+    """The `dvc exp run -S` overrides that turn `base` into `target`. A mapping with a key that
+    Hydra cannot name in a path (`architectures.2layer`) is replaced whole (`~architectures`,
+    `+architectures={2layer:…}`): Hydra reads such a key inside a value, and `~` then `+` is the
+    one replacement that DVC's struct mode accepts."""
+    if prefix and not all(HYDRA_KEY.fullmatch(str(key)) for key in [*base, *target]):
+        return [f"~{prefix[:-1]}", f"+{prefix[:-1]}={_hydra(target)}"]
     flags = [f"~{prefix}{key}" for key in base if key not in target]
     for key, value in target.items():
         if key not in base:

@@ -3,7 +3,7 @@
 After an architecture or a seed is removed from params.yaml (or renamed), DVC leaves its
 items' outputs, their dvc.lock entries and their .gitignore lines behind, and never removes
 them itself. This lists every such leftover and removes it (`--dry` only lists). It reads the
-stage items from `dvc stage list`, so it knows exactly what dvc.yaml declares now, and each
+stage items as `dvc stage list` does (DVC's API), so it knows exactly what dvc.yaml declares now, and each
 item's outputs from dvc.yaml's paths named `${key}`. An item that is not declared now is stale
 if dvc.lock has an entry for it, DVC's .gitignore lines still name it, or a whole run of it is on
 disk (a file at every uncached path of its stage): `dvc exp apply` resets dvc.lock to the applied
@@ -13,40 +13,70 @@ to run on an invalid params.yaml, whose items `dvc stage list` would get wrong. 
 removes, at the start of every run with changed params, what DVC recorded of such items
 (`stages.common.leftovers`), so after an edit of params.yaml `dvc repro` alone is enough; this
 finds the rest.
+
+Safe while DVC runs and against a crafted dvc.lock: all of it happens under DVC's repository and
+read/write locks (`tools.dvc_repo`), refused while a `dvc` command runs; the only files it ever removes are
+the paths of the CURRENT dvc.yaml's matrix stages filled with an item key, inside the repository
+after links are resolved (`leftovers.remove`), never the paths a stale dvc.lock entry lists; and a
+key counts as a run on disk only when some dvc.lock in git (a branch or a DVC experiment) records
+it, so a user's copy `medium_backup-1.*` beside `medium-42.*` is never taken for a leftover.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ruamel.yaml import YAML
 
 from stages.common import leftovers
-from stages.common.leftovers import DVC_YAML, ITEM_KEY, KEY, LOCK, keys_ignored
-from stages.common.output import open_output, write_text
+from stages.common.leftovers import DVC_YAML, ITEM_KEY, KEY, LOCK, keys_ignored, read_lock
+from stages.common.output import open_output
 from stages.common.params import ParamsError, load_params
 from stages.common.progress import remove_stale
-from stages.common.runner import StageError
+from stages.common.runner import EXPECTED_ERRORS, StageError, describe
 from stages.train import LIVE
+from tools.dvc_repo import locked_repo
+
+if TYPE_CHECKING:
+    from dvc.repo import Repo
 
 # Each train item's progress so far (`dvc plots show live/ARCH-SEED.csv`): untracked, not in dvc.yaml.
 UNDECLARED = {"train": [f"{LIVE.as_posix()}/{KEY}.csv"]}
 
 
-def current_stages() -> set[str]:
-    """The stage items dvc.yaml declares with today's params.yaml (`dvc stage list --name-only`)."""
-    listed = subprocess.run(
-        ["dvc", "stage", "list", "--name-only"], capture_output=True, text=True, check=False
-    )
-    if listed.returncode != 0:
-        raise StageError(f"`dvc stage list` failed: {listed.stderr.strip() or listed.stdout.strip()}")
-    return set(listed.stdout.split())
+def current_stages(repo: Repo) -> set[str]:
+    """The stage items dvc.yaml declares with today's params.yaml (what `dvc stage list` names),
+    read by `repo` from the repository's top folder."""
+    from dvc.exceptions import DvcException
+
+    try:
+        return {stage.addressing for stage in repo.index.stages}
+    except DvcException as error:
+        raise StageError(f"DVC cannot read the pipeline: {error}") from None
+
+
+def keys_in_git() -> set[str]:
+    """The item keys (ARCH-SEED) that dvc.lock names at HEAD, a branch or a DVC experiment (one
+    `git grep`); none outside a git repository."""
+    refs = subprocess.run(
+        ["git", "for-each-ref", "--format=%(objectname)", "refs/heads", "refs/exps"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    found = subprocess.run(
+        ["git", "grep", "-h", "-o", "-E", r"^  [A-Za-z_]+@[A-Za-z0-9_-]+:$", "HEAD", *refs, "--", LOCK.name],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    return {line.strip().rstrip(":").partition("@")[2] for line in found.splitlines()}
 
 
 def item_outputs(dvc_yaml: dict[str, Any], uncached_only: bool = False) -> dict[str, list[str]]:
@@ -65,10 +95,11 @@ def _glob_escape(text: str) -> str:
     return re.sub(r"([*?[])", r"[\1]", text)
 
 
-def keys_on_disk(uncached: dict[str, list[str]], root: Path = Path()) -> set[str]:
-    """The item keys (ARCH-SEED) whose finished run is on disk under `root`: for some matrix stage,
-    a file at every one of its uncached paths (`item_outputs(..., uncached_only=True)`). A lone
-    file that merely looks like an item's (`reports/metrics/summary-2025.json`) is not one."""
+def keys_on_disk(uncached: dict[str, list[str]], known: set[str], root: Path = Path()) -> set[str]:
+    """The item keys (ARCH-SEED) of `known` whose finished run is on disk under `root`: for some
+    matrix stage, a file at every one of its uncached paths (`item_outputs(..., uncached_only=True)`).
+    A lone file that merely looks like an item's (`reports/metrics/summary-2025.json`) is not one,
+    nor a whole copy under a key no record knows (a user's `medium_backup-1.*`)."""
     keys = set()
     for patterns in uncached.values():
         if not patterns:
@@ -77,7 +108,11 @@ def keys_on_disk(uncached: dict[str, list[str]], root: Path = Path()) -> set[str
         named = re.compile(f"{re.escape(before)}({ITEM_KEY.pattern}){re.escape(after)}")
         for path in root.glob(f"{_glob_escape(before)}*{_glob_escape(after)}"):
             found = named.fullmatch(path.relative_to(root).as_posix())
-            if found and all((root / pattern.replace(KEY, found[1])).is_file() for pattern in patterns):
+            if (
+                found
+                and found[1] in known
+                and all((root / pattern.replace(KEY, found[1])).is_file() for pattern in patterns)
+            ):
                 keys.add(found[1])
     return keys
 
@@ -89,17 +124,15 @@ def stale(
 
     Stale: not in `current`, and either in dvc.lock or, for a matrix stage of `patterns`
     (`item_outputs`), its key (ARCH-SEED) is in dvc.lock under another stage or in `on_disk`.
+    Its outputs are `patterns` filled with its key, never the paths its dvc.lock entry lists
+    (which anybody can write: `../victim/precious.txt`); a stale entry of another stage has none.
     """
     entries = lock.get("stages") or {}
 
     def outputs(name: str) -> list[Path]:
         stage, _, key = name.partition("@")
-        named = (
-            [path.replace(KEY, key) for path in patterns.get(stage, [])] if ITEM_KEY.fullmatch(key) else []
-        )
-        return [Path(path) for path in named] + [
-            Path(out["path"]) for out in entries.get(name, {}).get("outs", [])
-        ]
+        named = patterns.get(stage, []) if ITEM_KEY.fullmatch(key) else []
+        return [Path(path.replace(KEY, key)) for path in named]
 
     locked = {name.partition("@")[2] for name in entries if name.partition("@")[0] in patterns}
     keys = {key for key in locked | set(on_disk) if ITEM_KEY.fullmatch(key)}
@@ -112,49 +145,40 @@ def stale(
     }
 
 
-def prune(dry: bool = False) -> list[str]:
-    """Remove stale outputs, dvc.lock entries and .gitignore lines; return what was (or would be) removed."""
-    try:
-        load_params()
-    except ParamsError as error:
-        raise StageError(
-            f"{error}\nprune keeps the items params.yaml declares, so it needs a valid params.yaml; fix it "
-            "(or bring back the committed one) first"
-        ) from None
-    yaml = YAML()  # round-trip: dvc.lock keeps its layout apart from the entries removed
-    lock = (yaml.load(LOCK.read_text()) if LOCK.exists() else None) or {}
-    entries = lock.get("stages") or {}
-    dvc_yaml = YAML(typ="safe").load(DVC_YAML.read_text()) or {}
-    patterns = item_outputs(dvc_yaml)
-    on_disk = keys_on_disk(item_outputs(dvc_yaml, uncached_only=True)) | keys_ignored(
-        path for paths in patterns.values() for path in paths
-    )
-    removed, unlocked = [], False
-    for name, outputs in stale(lock, current_stages(), patterns, on_disk).items():
-        if name in entries:
-            removed.append(f"dvc.lock entry {name}")
-            if not dry:
-                del entries[name]
-                unlocked = True
-        for path in outputs:
-            if path.is_dir() and not path.is_symlink() and name not in entries:
-                continue  # every item output is a file: a folder there is somebody else's
-            if path.exists() or path.is_symlink():
-                removed.append(str(path))
+def prune(dry: bool = False, keys: Iterable[str] = ()) -> list[str]:
+    """Remove stale outputs, dvc.lock entries and .gitignore lines; return what was (or would be)
+    removed. Holds DVC's repository lock throughout; `keys` are item keys known to have been run
+    (restore passes those of the run it set aside), stale unless an item declares them."""
+    with locked_repo() as repo:
+        os.chdir(repo.root_dir)
+        try:
+            load_params()
+        except ParamsError as error:
+            raise StageError(
+                f"{error}\nprune keeps the items params.yaml declares, so it needs a valid params.yaml; fix "
+                "it (or bring back the committed one) first"
+            ) from None
+        yaml = YAML()  # round-trip: dvc.lock keeps its layout apart from the entries removed
+        lock = read_lock(yaml)
+        entries = lock.get("stages") or {}
+        dvc_yaml = YAML(typ="safe").load(DVC_YAML.read_text()) or {}
+        patterns = item_outputs(dvc_yaml)
+        uncached = item_outputs(dvc_yaml, uncached_only=True)
+        on_disk = keys_on_disk(uncached, keys_in_git() | set(keys)) | set(keys)
+        on_disk |= keys_ignored(path for paths in patterns.values() for path in paths)
+        removed, unlocked = [], False
+        for name, outputs in stale(lock, current_stages(repo), patterns, on_disk).items():
+            if name in entries:
+                removed.append(f"dvc.lock entry {name}")
                 if not dry:
-                    shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
-            line = f"/{path.name}"
-            ignore = path.parent / ".gitignore"
-            if ignore.exists() and line in ignore.read_text().splitlines():
-                removed.append(f"{ignore}: {line}")
-                if not dry:
-                    lines = [entry for entry in ignore.read_text().splitlines() if entry != line]
-                    write_text(ignore, "".join(f"{entry}\n" for entry in lines))
-    # A killed run's progress, whichever item it was: no training holds it.
-    removed += [str(path) for path in remove_stale(LIVE, dry)]
-    if unlocked:
-        with open_output(LOCK) as handle:  # atomic, like every file the tools rewrite
-            yaml.dump(lock, handle)
+                    del entries[name]
+                    unlocked = True
+            removed += leftovers.remove(outputs, dry)
+        # A killed run's progress, whichever item it was: no training holds it.
+        removed += [str(path) for path in remove_stale(LIVE, dry)]
+        if unlocked:
+            with open_output(LOCK) as handle:  # atomic, like every file the tools rewrite
+                yaml.dump(lock, handle)
     return list(dict.fromkeys(removed))  # a stale item's live file is found twice with --dry
 
 
@@ -175,5 +199,5 @@ def main(argv: Sequence[str] | None = None) -> None:
 if __name__ == "__main__":
     try:
         main()
-    except StageError as error:
-        raise SystemExit(f"prune: error: {error}") from None
+    except EXPECTED_ERRORS as error:  # a full disk, an unreadable dvc.lock: one line, no traceback
+        raise SystemExit(f"prune: error: {describe(error)}") from None

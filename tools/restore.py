@@ -3,34 +3,51 @@
 What a failed or unwanted `dvc exp run -S` or `dvc repro` leaves behind: params.yaml with the
 new value, outputs DVC deleted before a stage ran, dvc.lock entries, .gitignore lines and files
 of new items. This puts back params.yaml, dvc.lock and the files git tracks under reports/ and
-data/ as HEAD has them (uncommitted changes to them are dropped), and the artifacts of dvc.yaml
-that the register stage writes (the rest of dvc.yaml is the user's and stays), restores
-the DVC-cached outputs (`dvc checkout`) and removes what no committed item declares (`tools.prune`).
+data/ as HEAD has them, and the artifacts of dvc.yaml that the register stage writes (the rest of
+dvc.yaml is the user's and stays), restores the DVC-cached outputs (`dvc checkout`) and removes
+what no committed item declares (`tools.prune`).
 
-Files are written from `git show HEAD:PATH` where their bytes differ, not checked out: DVC's
-`-S` may rewrite params.yaml within the second git last looked at it, and when the length stays
-the same (momentum 0.9 -> 1.5) git takes the file for unchanged and `git checkout` does nothing.
+Nothing uncommitted is lost: before changing anything it moves every file it would overwrite or
+remove (a params.yaml edit, an uncommitted run's results and models, a folder where a committed
+file belongs) into .dvc/tmp/restore/TIME/files/, keeps what was staged of them as a patch there,
+and its last line gives the one command that puts it all back. A folder of plain files, not
+`git stash`: git's stash keeps the whole index, so `stash apply --index` fails whenever other
+files are staged; it relies on git's stat cache, which a same-second `-S` rewrite fools; and it
+keeps no git-ignored model. Moving costs no space on a full disk, and the files stay readable.
+Files the user added (staged or not) that restore does not overwrite stay where they are.
+
+All of it happens under DVC's repository lock (`tools.dvc_repo`): refused, with nothing changed,
+while a `dvc` command runs. Files are written from `git show HEAD:PATH` where their bytes differ,
+not checked out: DVC's `-S` may rewrite params.yaml within the second git last looked at it, and
+when the length stays the same (momentum 0.9 -> 1.5) git takes the file for unchanged.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import hashlib
 import os
+import re
+import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
+from ruamel.yaml import YAML, YAMLError
 
-from stages.common.output import write_bytes
-from stages.common.runner import StageError
+from stages.common import leftovers
+from stages.common.output import make_parent, write_bytes
+from stages.common.runner import EXPECTED_ERRORS, StageError, describe
 from stages.register import models_pattern, owned, register
-from tools.prune import prune
+from tools.dvc_repo import locked_repo
+from tools.prune import keys_in_git, prune
 
 # What git keeps of a run: the params, the lock and the uncached outputs and .gitignore files.
 RECORD = ("params.yaml", "dvc.lock", "reports", "data")
+BACKUPS = Path(".dvc/tmp/restore")  # what restore replaced, one folder per run (git ignores .dvc/tmp)
+LOCK_ENTRY = re.compile(r"^  [A-Za-z_]+@(.+):$", re.MULTILINE)  # an item's entry in dvc.lock's text
 
 
 def _run(*command: str) -> bytes:
@@ -48,7 +65,12 @@ def missing_from_cache(lock: dict[str, Any], cache: Path) -> list[str]:
     for stage in (lock.get("stages") or {}).values():
         for out in stage.get("outs") or []:
             path, md5 = out["path"], str(out.get("md5", ""))
-            ignored = subprocess.run(["git", "check-ignore", "-q", path], check=False).returncode == 0
+            ignored = (
+                subprocess.run(
+                    ["git", "check-ignore", "-q", path], capture_output=True, check=False
+                ).returncode
+                == 0
+            )
             if not ignored or not md5 or (cache / md5[:2] / md5[2:]).is_file():
                 continue  # git keeps it, or the cache has it
             if md5.endswith(".dir") or not Path(path).is_file():
@@ -58,35 +80,128 @@ def missing_from_cache(lock: dict[str, Any], cache: Path) -> list[str]:
     return missing
 
 
+def _committed_lock(text: bytes) -> Any:
+    """HEAD's dvc.lock, parsed; one clear line when a commit holds a broken one."""
+    try:
+        return YAML(typ="safe", pure=True).load(text) or {}
+    except YAMLError as error:
+        raise StageError(
+            f"the committed dvc.lock is not valid YAML ({getattr(error, 'problem', None) or error}); commit "
+            "a fixed one (or `git checkout` a commit that has one) first; nothing was changed"
+        ) from None
+
+
+def recorded_keys() -> set[str]:
+    """The item keys (ARCH-SEED) that the work tree's dvc.lock (read as text: it may hold merge
+    conflict markers) and DVC's .gitignore lines name: the runs to remove once HEAD's are back."""
+    text = leftovers.LOCK.read_text(errors="replace") if leftovers.LOCK.is_file() else ""
+    ignored = leftovers.keys_ignored(path for paths in _patterns().values() for path in paths)
+    return set(LOCK_ENTRY.findall(text)) | ignored
+
+
+def _patterns() -> dict[str, list[str]]:
+    return leftovers.item_outputs(YAML(typ="safe", pure=True).load(leftovers.DVC_YAML.read_text()) or {})
+
+
+def keep(committed: dict[str, bytes], items: set[str], backup: Path) -> str | None:
+    """Move into `backup`/files every file that restoring would overwrite or remove: those of
+    `committed` (HEAD's files under RECORD, path -> bytes) whose bytes differ, and of `items` (the
+    paths of the recorded runs' items) those that are no HEAD's file and that are not HEAD's cached
+    output either; save what was staged of them as `backup`/staged.patch and unstage it. Return
+    the command that brings all of it back, or None when there was nothing to keep."""
+    recorded = {
+        out["path"]: str(out.get("md5"))
+        for stage in (_committed_lock(committed.get("dvc.lock", b"")).get("stages") or {}).values()
+        for out in stage.get("outs") or []
+    }
+    moved = []
+    for path in sorted(set(committed) | items):
+        here = Path(path)
+        if not (here.exists() or here.is_symlink()):
+            continue
+        if here.is_file() and not here.is_symlink():
+            content = here.read_bytes()
+            if committed.get(path) == content or hashlib.md5(content).hexdigest() == recorded.get(path):
+                continue
+        make_parent(backup / "files" / path)
+        shutil.move(path, backup / "files" / path)
+        moved.append(path)
+    if Path("dvc.yaml").read_bytes() != _run("git", "show", "HEAD:dvc.yaml"):  # its artifacts block
+        make_parent(backup / "files" / "dvc.yaml")
+        shutil.copy2("dvc.yaml", backup / "files" / "dvc.yaml")  # is rewritten in place
+        moved.append("dvc.yaml")
+    staged = _run("git", "diff", "--cached", "--name-only", "-z", "--no-renames", "HEAD", "--", *RECORD)
+    staged_paths = [path for path in staged.decode().split("\0") if path in committed or path in items]
+    way_back = []
+    if staged_paths:
+        write_bytes(
+            backup / "staged.patch", _run("git", "diff", "--cached", "--binary", "HEAD", "--", *staged_paths)
+        )
+        _run("git", "reset", "-q", "HEAD", "--", *staged_paths)
+        way_back.append(f"git apply --cached {backup}/staged.patch")
+    way_back += [f"cp -a {backup}/files/. ."] if moved else []
+    return " && ".join(way_back) or None
+
+
 def restore() -> list[str]:
     """Restore the committed state (from the repository's top folder); return what changed.
 
     Refused before anything changes when a committed output is in no local cache (a fresh clone
     that ran the pipeline again has other training times than the commit): `dvc pull` first."""
     os.chdir(_run("git", "rev-parse", "--show-toplevel").decode().strip())
-    cache = Path(_run("dvc", "cache", "dir").decode().strip()) / "files" / "md5"
-    lost = missing_from_cache(YAML(typ="safe", pure=True).load(_run("git", "show", "HEAD:dvc.lock")), cache)
-    if lost:
-        raise StageError(
-            f"the committed {', '.join(lost[:3])}{' …' if len(lost) > 3 else ''} are in no DVC cache "
-            "here, so restoring dvc.lock would leave them missing; nothing was changed. `dvc pull` fetches "
-            "them from the DVC remote; without one, keep this run (`git status` shows what it changed) or "
-            "`dvc repro`"
+    with locked_repo() as repo:
+        lost = missing_from_cache(
+            _committed_lock(_run("git", "show", "HEAD:dvc.lock")),
+            Path(repo.cache.local.path),
         )
-    _run("git", "reset", "-q", "HEAD", "--", *RECORD)  # unstage, say what core.autostage staged
+        if lost:
+            raise StageError(
+                f"the committed {', '.join(lost[:3])}{' …' if len(lost) > 3 else ''} are in no DVC cache "
+                "here, so restoring dvc.lock would leave them missing; nothing was changed. `dvc pull` "
+                "fetches them from the DVC remote; without one, keep this run (`git status` shows what it "
+                "changed) or `dvc repro`"
+            )
+        keys = recorded_keys()
+        listed = _run("git", "ls-tree", "-r", "-z", "--name-only", "HEAD", "--", *RECORD).decode()
+        committed = {path: _run("git", "show", f"HEAD:{path}") for path in filter(None, listed.split("\0"))}
+        items = {
+            item
+            for paths in _patterns().values()
+            for pattern in paths
+            for item in _filled(pattern, keys | keys_in_git())
+        }
+        when = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        way_back = keep(committed, items, BACKUPS / when)
+        kept = f"kept what it replaced in {BACKUPS / when}; to put it back: `{way_back}`" if way_back else ""
+        try:
+            return _put_back(repo, committed, keys) + ([kept] if kept else [])
+        except EXPECTED_ERRORS as error:
+            raise StageError(describe(error) + (f"; nothing is lost: {kept}" if kept else "")) from None
+
+
+def _filled(pattern: str, keys: set[str]) -> list[str]:
+    return [pattern.replace(leftovers.KEY, key) for key in keys]
+
+
+def _put_back(repo: Any, committed: dict[str, bytes], keys: set[str]) -> list[str]:
+    """HEAD's files `committed` (path -> bytes), its artifacts in dvc.yaml, its cached outputs;
+    then no stale item of `keys` or any other."""
+    from dvc.exceptions import DvcException
+
     restored = []
-    listed = _run("git", "ls-tree", "-r", "-z", "--name-only", "HEAD", "--", *RECORD).decode()
-    for path in filter(None, listed.split("\0")):
-        committed = _run("git", "show", f"HEAD:{path}")
-        if not os.path.isfile(path) or Path(path).read_bytes() != committed:
-            write_bytes(path, committed)
+    for path, content in committed.items():
+        if not os.path.isfile(path) or Path(path).read_bytes() != content:
+            write_bytes(path, content)
             restored.append(f"restored {path}")
-    committed = YAML(typ="safe", pure=True).load(_run("git", "show", "HEAD:dvc.yaml"))
-    models = models_pattern(committed)
-    if register(Path("dvc.yaml"), owned(committed.get("artifacts") or {}, models), models):
+    pipeline = YAML(typ="safe", pure=True).load(_run("git", "show", "HEAD:dvc.yaml"))
+    models = models_pattern(pipeline)
+    if register(Path("dvc.yaml"), owned(pipeline.get("artifacts") or {}, models), models):
         restored.append("restored the models' artifacts in dvc.yaml")
-    _run("dvc", "checkout")
-    return restored + [f"removed {item}" for item in prune()]
+    try:
+        repo.checkout()
+    except DvcException as error:
+        raise StageError(f"`dvc checkout` failed: {error}") from None
+    return restored + [f"removed {item}" for item in prune(keys=keys)]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -100,5 +215,5 @@ def main(argv: Sequence[str] | None = None) -> None:
 if __name__ == "__main__":
     try:
         main()
-    except StageError as error:
-        raise SystemExit(f"restore: error: {error}") from None
+    except EXPECTED_ERRORS as error:
+        raise SystemExit(f"restore: error: {describe(error)}") from None

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
+from ruamel.yaml import YAML, YAMLError
 
 from stages.common.output import open_output, write_text
 from stages.common.params_core import SAFE_NAME
@@ -31,7 +31,23 @@ REFERENCE = re.compile(r"\$\{\s*([A-Za-z0-9_.]+)\s*\}")  # a matrix axis read fr
 
 
 class LeftoverError(ValueError):
-    """dvc.yaml names an item's outputs in a way that cannot be told apart from other items'."""
+    """dvc.yaml names an item's outputs in a way that cannot be told apart from other items', or
+    dvc.lock cannot be read."""
+
+
+def read_lock(yaml: YAML, path: Path = LOCK) -> Any:
+    """dvc.lock as `yaml` loads it ({} when there is none); a file that is not YAML (a merge's
+    conflict markers) is a LeftoverError that says how to fix it."""
+    try:
+        return (yaml.load(path.read_text()) if path.is_file() else None) or {}
+    except YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise LeftoverError(
+            f"{path} is not valid YAML{where}: {getattr(error, 'problem', None) or error}; if a git merge "
+            f"left conflict markers (<<<<<<<) in it, take one side (`git checkout --theirs {path}`) and "
+            "run `dvc repro`"
+        ) from None
 
 
 def item_outputs(dvc_yaml: dict[str, Any], uncached_only: bool = False) -> dict[str, list[str]]:
@@ -124,9 +140,13 @@ def _ignored(path: Path) -> bool:
 
 def remove(outputs: Iterable[Path], dry: bool = False) -> list[str]:
     """Remove each of `outputs` that is a file (or a link) and its DVC .gitignore line; return what
-    was (or, `dry`, would be) removed. A folder where an item's file belongs is somebody else's."""
-    removed = []
+    was (or, `dry`, would be) removed. A folder where an item's file belongs is somebody else's,
+    and so is a path whose folder lies outside the repository (the working directory) once links
+    are resolved."""
+    removed, top = [], Path.cwd().resolve()
     for path in outputs:
+        if not path.parent.resolve().is_relative_to(top):
+            continue
         if path.is_symlink() or path.is_file():
             removed.append(str(path))
             if not dry:
@@ -143,7 +163,7 @@ def remove(outputs: Iterable[Path], dry: bool = False) -> list[str]:
 def drop_lock_entries(names: Iterable[str], lock_path: Path = LOCK) -> list[str]:
     """Remove the dvc.lock entries `names`, keeping the rest of the file as it is (atomically)."""
     yaml = YAML()  # round-trip: dvc.lock keeps its layout apart from the entries removed
-    lock = (yaml.load(lock_path.read_text()) if lock_path.exists() else None) or {}
+    lock = read_lock(yaml, lock_path)
     entries = lock.get("stages") or {}
     gone = [name for name in names if name in entries]
     for name in gone:
@@ -160,7 +180,7 @@ def remove_recorded(params: dict[str, Any]) -> list[str]:
     if not DVC_YAML.is_file():
         return []
     dvc_yaml = YAML(typ="safe", pure=True).load(DVC_YAML.read_text()) or {}
-    lock = (YAML(typ="safe", pure=True).load(LOCK.read_text()) if LOCK.is_file() else None) or {}
+    lock = read_lock(YAML(typ="safe", pure=True))
     stale = recorded(lock, declared_items(dvc_yaml, params), item_outputs(dvc_yaml))
     removed = drop_lock_entries(stale)
     return removed + remove(path for paths in stale.values() for path in paths)

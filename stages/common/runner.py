@@ -40,7 +40,7 @@ FIXES = {
 RESTORE_COMMAND = "python -m tools.restore"
 RESTORE_HINT = (
     f"DVC removed this stage's outputs before running it; `{RESTORE_COMMAND}` (or `make restore`) brings "
-    "back the last committed state (it drops uncommitted changes to params.yaml, dvc.lock and the outputs)"
+    "back the last committed state (it keeps what it replaces aside and says how to get it back)"
 )
 DVC_POLL_SECONDS = 1.0
 

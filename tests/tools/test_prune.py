@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
+import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from dvc.repo import Repo
 
 import tools.prune
 from stages.common.runner import StageError
@@ -76,6 +80,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     `dvc stage list` answers CURRENT (what params.yaml with seeds [42] and architecture tiny gives),
     and train@tiny-42 is training (it holds its live file's lock)."""
     monkeypatch.chdir(tmp_path)
+    Repo.init(no_scm=True)  # prune holds DVC's repository lock, .dvc/tmp/lock
     shutil.copy(PROJECT / "dvc.yaml", "dvc.yaml")
     Path("params.yaml").write_text(params_text(tiny_params()))
     Path("dvc.lock").write_text(LOCK)
@@ -84,7 +89,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
         Path(path).write_text(path)
     Path("data/models/.gitignore").write_text("/tiny-42.npz\n/tiny-43.npz\n")
     Path("reports/classes/.gitignore").write_text("/tiny-42.json\n/tiny-43.json\n")
-    monkeypatch.setattr(tools.prune, "current_stages", lambda: set(CURRENT))
+    monkeypatch.setattr(tools.prune, "current_stages", lambda *repo: set(CURRENT))
     with open("live/tiny-42.csv", "a") as training:
         fcntl.flock(training, fcntl.LOCK_EX)
         yield tmp_path
@@ -183,16 +188,29 @@ def test_only_items_no_longer_declared_are_stale_and_shared_outputs_stay():
     lock = {
         "stages": {
             "train@tiny-42": {"outs": [{"path": "data/models/tiny-42.npz"}]},
-            "train@small-42": {
-                "outs": [{"path": "data/models/small-42.npz"}, {"path": "reports/shared.json"}]
-            },
+            "train@small-42": {"outs": [{"path": "data/models/small-42.npz"}]},
             "report": {"outs": [{"path": "reports/shared.json"}]},
         }
     }
-    assert stale(lock, {"train@tiny-42", "report"}, {}) == {
-        "train@small-42": [Path("data/models/small-42.npz")]
+    patterns = {"train": ["data/models/${key}.npz", "reports/shared.json".replace(".json", "-${key}.json")]}
+    assert stale(lock, {"train@tiny-42", "report"}, patterns) == {
+        "train@small-42": [Path("data/models/small-42.npz"), Path("reports/shared-small-42.json")]
     }
-    assert stale(lock, {"train@tiny-42", "train@small-42", "report"}, {}) == {}
+    assert stale(lock, {"train@tiny-42", "train@small-42", "report"}, patterns) == {}
+
+
+def test_a_stale_entry_s_outputs_are_the_current_dvc_yaml_s_paths_never_those_dvc_lock_lists():
+    # A crafted dvc.lock (issue 20, defect 2) names any file as an output of a stage that is gone.
+    lock = {
+        "stages": {
+            "oldstage": {"outs": [{"path": "../victim/precious.txt"}, {"path": "README.md"}]},
+            "train@small-42": {"outs": [{"path": "README.md"}, {"path": "data/models/small-42.npz"}]},
+        }
+    }
+    assert stale(lock, set(), {"train": ["data/models/${key}.npz"]}) == {
+        "oldstage": [],
+        "train@small-42": [Path("data/models/small-42.npz")],
+    }
 
 
 def test_a_key_found_on_disk_makes_every_stage_s_item_stale():
@@ -212,7 +230,10 @@ def test_keys_on_disk_are_complete_runs_named_arch_seed(tmp_path):
         (tmp_path / path).write_text("")
     (tmp_path / "m/d-4.npz").mkdir()  # a folder, not a file
     (tmp_path / "n/d-4.csv").write_text("")
-    assert keys_on_disk({"train": ["m/${key}.npz", "n/${key}.csv"]}, tmp_path) == {"a-1", "b_c-d-22"}
+    known = {"a-1", "b_c-d-22", "c-3", "d-4", "notes", "a-2"}
+    assert keys_on_disk({"train": ["m/${key}.npz", "n/${key}.csv"]}, known, tmp_path) == {"a-1", "b_c-d-22"}
+    # A whole run under a key that no dvc.lock in git records is a user's copy (defect 6).
+    assert keys_on_disk({"train": ["m/${key}.npz", "n/${key}.csv"]}, {"a-1"}, tmp_path) == {"a-1"}
 
 
 def test_keys_dvc_still_ignores_count_as_recorded(tmp_path):
@@ -266,3 +287,107 @@ def test_restore_refuses_when_a_committed_output_is_in_no_cache(tmp_path, monkey
         }
     }
     assert missing_from_cache(lock, cache) == ["gone.json"]
+
+
+def test_a_crafted_dvc_lock_deletes_nothing_but_its_entries(workspace, tmp_path_factory):
+    # Defect 2 of issue 20: a stage `oldstage:` whose outs are a file outside the repository and
+    # README.md; and a stale item whose dvc.lock outs name README.md too.
+    victim = tmp_path_factory.mktemp("victim") / "precious.txt"
+    victim.write_text("precious")
+    Path("README.md").write_text("readme")
+    crafted = [{"path": str(victim), "hash": "md5", "md5": "d41d8cd98f00b204e9800998ecf8427e", "size": 0}]
+    crafted += [{"path": "README.md", "hash": "md5", "md5": "d41d8cd98f00b204e9800998ecf8427e", "size": 0}]
+    lock = yaml.safe_load(LOCK)
+    lock["stages"]["oldstage"] = {"cmd": "echo", "outs": crafted}
+    lock["stages"]["train@small-42"] = {"cmd": "echo", "outs": crafted}
+    Path("dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+
+    removed = prune()
+    assert "dvc.lock entry oldstage" in removed and "dvc.lock entry train@small-42" in removed
+    assert victim.read_text() == "precious" and _read("README.md") == "readme"
+    assert not any("README" in item or "precious" in item for item in removed)
+
+
+def test_a_user_s_backup_copy_of_a_run_is_never_removed(workspace):
+    # Defect 6: medium_backup-1.* beside tiny-42.* in every output folder, model included; no
+    # dvc.lock in git names medium_backup-1, so it is no leftover.
+    copies = [pattern.format("medium_backup-1") for pattern in PER_ITEM if not pattern.startswith("live")]
+    for path in copies:
+        Path(path).write_text("mine")
+    assert not any("medium_backup" in item for item in prune())
+    assert all(Path(path).read_text() == "mine" for path in copies)
+
+
+def test_an_item_folder_that_links_outside_the_repository_is_left_alone(workspace, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    (elsewhere / "tiny-43.json").write_text("not ours")
+    shutil.rmtree("reports/metrics")
+    Path("reports/metrics").symlink_to(elsewhere)
+    assert "reports/metrics/tiny-43.json" not in prune()
+    assert (elsewhere / "tiny-43.json").read_text() == "not ours"
+
+
+def test_a_dvc_lock_with_merge_conflict_markers_is_one_clear_error(workspace):
+    Path("dvc.lock").write_text(
+        LOCK.replace("    outs:\n", "<<<<<<< HEAD\n    outs:\n=======\n>>>>>>> x\n", 1)
+    )
+    before = {
+        path: path.read_bytes() for path in Path().rglob("*") if path.is_file() and ".dvc" not in path.parts
+    }
+    with pytest.raises(ValueError, match=r"dvc.lock is not valid YAML at line \d+: .*conflict markers"):
+        prune()
+    after = {
+        path: path.read_bytes() for path in Path().rglob("*") if path.is_file() and ".dvc" not in path.parts
+    }
+    assert after == before
+
+
+def test_prune_refuses_while_a_dvc_command_holds_the_repository_lock(workspace):
+    # Defects 1 and 4: DVC's own lock, which `dvc repro` holds for its whole run (stages included).
+    from dvc.lock import make_lock
+
+    before = {
+        path: path.read_bytes() for path in Path().rglob("*") if path.is_file() and ".dvc" not in path.parts
+    }
+    with make_lock(".dvc/tmp/lock"), pytest.raises(StageError, match="a DVC command is running"):
+        prune()
+    after = {
+        path: path.read_bytes() for path in Path().rglob("*") if path.is_file() and ".dvc" not in path.parts
+    }
+    assert after == before
+
+
+def test_prune_refuses_while_a_running_stage_holds_paths_in_dvc_s_rwlock(workspace):
+    # While a stage's command runs, `dvc repro` releases .dvc/tmp/lock and holds read and write
+    # locks on the stage's paths in .dvc/tmp/rwlock instead (here: a live process, this one).
+    running = {"pid": os.getpid(), "cmd": "dvc repro"}
+    held = {"write": {str(Path("data/models/tiny-42.npz").resolve()): running}, "read": {}}
+    Path(".dvc/tmp/rwlock").write_text(json.dumps(held))
+    before = {
+        path: path.read_bytes() for path in Path().rglob("*") if path.is_file() and ".dvc" not in path.parts
+    }
+    with pytest.raises(StageError, match="a DVC command is running"):
+        prune()
+    after = {
+        path: path.read_bytes() for path in Path().rglob("*") if path.is_file() and ".dvc" not in path.parts
+    }
+    assert after == before
+    # A killed DVC's entry (no such process) holds nothing.
+    held["write"] = {str(Path("data/models/tiny-42.npz").resolve()): {"pid": 2**22 + 1, "cmd": "dvc repro"}}
+    Path(".dvc/tmp/rwlock").write_text(json.dumps(held))
+    assert "data/models/tiny-43.npz" in prune()
+
+
+def test_prune_runs_without_dvc_on_path_and_fails_in_one_line(tmp_path):
+    # Defect: `dvc` called by name. Run as a user with the venv's bin not on PATH.
+    Repo.init(root_dir=str(tmp_path), no_scm=True)
+    shutil.copy(PROJECT / "dvc.yaml", tmp_path / "dvc.yaml")
+    (tmp_path / "params.yaml").write_text(params_text(tiny_params()))
+    environment = {"PATH": "/usr/bin:/bin", "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(PROJECT)}
+    command = [sys.executable, "-m", "tools.prune"]
+    done = subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and done.stdout.strip() == "prune: 0 stale item(s)", done.stderr
+    (tmp_path / "dvc.lock").write_text("stages:\n<<<<<<< HEAD\n  a: 1\n=======\n  a: 2\n>>>>>>> b\n")
+    done = subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, text=True, check=False)
+    assert done.returncode == 1 and len(done.stderr.splitlines()) == 1, done.stderr
+    assert done.stderr.startswith("prune: error: dvc.lock is not valid YAML")
