@@ -109,6 +109,8 @@ def _stage_pids(session: int) -> list[int]:
         ("train.momentum=1.5", "train.momentum: momentum must lie in [0, 1), got 1.5"),
         # Renames every item: DVC removes the old items' outputs before `check` runs.
         ("seeds=[43.5]", "seeds"),
+        # issue 20: a key no stage reads; DVC recorded an experiment in which nothing ran.
+        ("+seeds2=[43]", "seeds2: unknown key"),
     ],
 )
 def test_a_bad_value_stops_at_the_check_and_the_message_gives_the_way_back(clean, setting, problem):
@@ -127,6 +129,18 @@ def test_a_bad_value_stops_at_the_check_and_the_message_gives_the_way_back(clean
     assert (clean / "params.yaml").read_bytes() == params
     assert _outputs(clean) == before
     assert "up to date" in sh(clean, "dvc", "status")
+
+
+def test_an_unknown_top_level_key_stops_dvc_repro_at_the_check(clean):
+    # issue 20: `epochs: 5` at the top of params.yaml (meant for train) changed no stage's params:
+    # `dvc repro` said "Data and pipelines are up to date". check tracks the whole file now.
+    before = _outputs(clean)
+    (clean / "params.yaml").write_text(params_text(tiny_params()) + "epochs: 5\n")
+    result = run(clean, "dvc", "repro")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "check: error:" in output, output
+    assert "- epochs: unknown key" in output and "Running stage 'prepare'" not in output
+    assert _outputs(clean) == before
 
 
 def test_restore_undoes_an_uncommitted_run_and_a_failed_experiment_with_autostage(clean):
