@@ -18,7 +18,7 @@ from mlp import ACTIVATIONS, INITIALIZERS, OPTIMIZERS, SCHEDULES
 from mlp.memory import DEFAULT_MAX_BYTES, GIB, n_parameters, training_bytes
 from mlp.optimizers import HYPERPARAMETERS
 from mlp.persistence import MAX_LAYERS, MAX_MODEL_BYTES
-from stages.common.mnist import N_CLASSES, N_FEATURES
+from stages.common.mnist import N_CLASSES, N_FEATURES, N_TRAIN
 from stages.common.params_core import (
     _SHORT,
     PREPARE_SCHEMA,
@@ -157,7 +157,7 @@ def _check_combinations(params: dict[str, Any]) -> list[str]:
                 "set momentum above 0 (e.g. 0.9) or use optimizer 'sgd'"
             )
         # At a batch within the training set, so that a too-large batch is one problem, blamed on its key.
-        batch_size = min(settings["batch_size"], n_train or settings["batch_size"])
+        batch_size = min(settings["batch_size"], n_train or N_TRAIN)
         if problem := _memory_problem(settings["hidden_sizes"], batch_size, settings["optimizer"]):
             problems.append(f"architectures.{name}: {problem}")
     return problems

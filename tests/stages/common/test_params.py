@@ -101,6 +101,8 @@ def test_unreadable_params_file(tmp_path, text, message):
         (lambda p: p.update(seeds=[7, 7]), "seeds: holds a seed twice: [7, 7]"),
         (lambda p: p.pop("seeds"), "seeds: missing section"),
         (lambda p: p["train"].update(seed=1), "train.seed: unknown key"),
+        (lambda p: p["prepare"].update(seed=1), "prepare.seed: unknown key"),
+        (lambda p: p.update(epochs=5), "epochs: unknown key; valid keys: ['architectures', 'prepare'"),
         (
             lambda p: p["architectures"].update(huge={"hidden_sizes": [10_000_000]}),
             "architectures.huge: hidden_sizes [10000000] need about",  # refused before any allocation
@@ -270,6 +272,11 @@ def test_a_too_large_batch_is_one_problem_not_blamed_on_hidden_sizes(params):
     params["train"]["batch_size"] = 10**9
     problems = validate(params)
     assert len(problems) == 1 and problems[0].startswith("train.batch_size: 1000000000 is larger"), problems
+    params["prepare"]["validation_size"] = 8000  # no training images: one problem, prepare's
+    assert len(problems := validate(params)) == 1 and problems[0].startswith("prepare.validation_size"), (
+        problems
+    )
+    params["prepare"]["validation_size"] = 0
     params["train"]["batch_size"] = 32
     params["architectures"]["deep"]["hidden_sizes"] = [100_000, 100_000]
     params["architectures"]["deep"]["batch_size"] = 10**9  # both wrong: each key named once
