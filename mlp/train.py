@@ -126,6 +126,10 @@ def fit(
     (see divergence.py); its message names the setting to change. The model is then
     unusable and must not be saved.
     """
+    if getattr(optimizer, "params", model.parameters()) is not model.parameters():  # it would train nothing
+        raise ValueError(
+            "the optimizer was built on other parameters than the model's; build it on model.parameters()"
+        )
     X, y, checked_sets = _checked_arguments(model, X, y, eval_sets, rng, augment, on_epoch, select_best)
     check_positive("epochs", epochs, integer=True)
     check_positive("batch_size", batch_size, integer=True)

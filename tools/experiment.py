@@ -17,7 +17,6 @@ import argparse
 import datetime
 import json
 import os
-import re
 import shlex
 import subprocess
 import time
@@ -32,8 +31,6 @@ from stages.common.runner import StageError
 from tools.machine import machine_facts
 
 REPLACED_WHOLE = ("architectures",)
-# A key Hydra's override grammar reads in a dotted path (its KEY_SPECIAL or INT_UNSIGNED).
-HYDRA_KEY = re.compile(r"[A-Za-z_$][A-Za-z0-9_$-]*|0|[1-9](_?[0-9])*")
 RESULTS = Path("experiments/results")
 METRICS_FOLDERS = ("reports/metrics", "reports/train")
 
@@ -68,12 +65,8 @@ def _merge(base: dict[str, Any], changes: dict[str, Any], top: bool = False) -> 
 
 
 def overrides(base: dict[str, Any], target: dict[str, Any], prefix: str = "") -> list[str]:
-    """The `dvc exp run -S` overrides that turn `base` into `target`. A mapping with a key that
-    Hydra cannot name in a path (`architectures.2layer`) is replaced whole (`~architectures`,
-    `+architectures={2layer:…}`): Hydra reads such a key inside a value, and `~` then `+` is the
-    one replacement that DVC's struct mode accepts."""
-    if prefix and not all(HYDRA_KEY.fullmatch(str(key)) for key in [*base, *target]):
-        return [f"~{prefix[:-1]}", f"+{prefix[:-1]}={_hydra(target)}"]
+    """The `dvc exp run -S` overrides that turn `base` into `target` (check refuses architecture
+    names, like `2layer`, that Hydra cannot name in such a path)."""
     flags = [f"~{prefix}{key}" for key in base if key not in target]
     for key, value in target.items():
         if key not in base:

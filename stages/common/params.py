@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import re
 from typing import Any
 
 import numpy as np
@@ -16,12 +17,11 @@ import numpy as np
 from mlp import ACTIVATIONS, INITIALIZERS, OPTIMIZERS, SCHEDULES
 from mlp.memory import DEFAULT_MAX_BYTES, GIB, n_parameters, training_bytes
 from mlp.optimizers import HYPERPARAMETERS
-from mlp.persistence import MAX_MODEL_BYTES
-from stages.common.mnist import N_CLASSES, N_FEATURES
+from mlp.persistence import MAX_LAYERS, MAX_MODEL_BYTES
+from stages.common.mnist import N_CLASSES, N_FEATURES, N_TRAIN
 from stages.common.params_core import (
     _SHORT,
     PREPARE_SCHEMA,
-    SAFE_NAME,
     Check,
     ParamsError,
     _check_mapping,
@@ -37,11 +37,14 @@ from stages.common.params_core import (
 )
 from stages.common.params_core import load_params as _load_params
 
-__all__ = ["ParamsError", "SAFE_NAME", "architecture_settings", "load_params", "read_yaml", "validate"]
+__all__ = ["ParamsError", "architecture_settings", "load_params", "read_yaml", "validate"]
 CORES = os.cpu_count() or 1
 MAX_SEEDS = 10
 PHYSICAL_MEMORY = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 MEMORY_SHARE = 0.5  # of the machine's memory, one network may use: the data and other stages need the rest
+# An architecture's name is used in file names and in `dvc exp run -S architectures.NAME...`
+# (tools.experiment), whose override grammar (Hydra's) refuses a key part starting with a digit.
+ARCHITECTURE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")  # used with fullmatch
 
 
 def hidden_sizes(value: Any) -> str | None:
@@ -49,6 +52,11 @@ def hidden_sizes(value: Any) -> str | None:
         return f"must be a non-empty list of layer widths, e.g. [128, 64], got {_describe(value)}"
     if not all(isinstance(size, int) and not isinstance(size, bool) and size >= 1 for size in value):
         return f"must hold positive integers only, got {_SHORT.repr(value)}"
+    if len(value) >= MAX_LAYERS:  # with the output layer, over what a model file may hold
+        return (
+            f"holds {len(value)} hidden layers; a model file holds at most {MAX_LAYERS} layers, the "
+            f"output layer included: use at most {MAX_LAYERS - 1} hidden layers"
+        )
     return None
 
 
@@ -113,8 +121,12 @@ def validate(params: Any) -> list[str]:
             problems.append("architectures: must map at least one name to {hidden_sizes: [...]}")
         else:
             for name, entry in architectures.items():
-                if not isinstance(name, str) or not SAFE_NAME.fullmatch(name):
-                    rule = "the name is used in file names; use letters, digits, '_' or '-'"
+                if not isinstance(name, str) or not ARCHITECTURE_NAME.fullmatch(name):
+                    rule = (
+                        "the name is used in file names and in `dvc exp run -S architectures.NAME...` "
+                        "(which reads a leading digit as a number); start with a letter, then use "
+                        "letters, digits, '_' or '-'"
+                    )
                     problems.append(f"architectures.{_name(name)}: {rule}")
                 problems += _check_architecture(entry, f"architectures.{name}")
     return problems or _check_combinations(params)
@@ -144,7 +156,9 @@ def _check_combinations(params: dict[str, Any]) -> list[str]:
                 f"architectures.{name}: optimizer {settings['optimizer']!r} with momentum 0 is plain SGD; "
                 "set momentum above 0 (e.g. 0.9) or use optimizer 'sgd'"
             )
-        if problem := _memory_problem(settings):
+        # At a batch within the training set, so that a too-large batch is one problem, blamed on its key.
+        batch_size = min(settings["batch_size"], n_train or N_TRAIN)
+        if problem := _memory_problem(settings["hidden_sizes"], batch_size, settings["optimizer"]):
             problems.append(f"architectures.{name}: {problem}")
     return problems
 
@@ -159,11 +173,11 @@ def _hyperparameter_problem(key: str, value: Any) -> str | None:
     return None
 
 
-def _memory_problem(settings: dict[str, Any]) -> str | None:
+def _memory_problem(hidden: list[int], batch_size: int, optimizer: str) -> str | None:
     """Refuse, before anything is allocated, a network that could not be trained or saved here."""
-    layer_sizes = [N_FEATURES, *settings["hidden_sizes"], N_CLASSES]
-    widths = f"hidden_sizes {_SHORT.repr(settings['hidden_sizes'])}"
-    needed = training_bytes(layer_sizes, settings["batch_size"], settings["optimizer"])
+    layer_sizes = [N_FEATURES, *hidden, N_CLASSES]
+    widths = f"hidden_sizes {_SHORT.repr(hidden)}"
+    needed = training_bytes(layer_sizes, batch_size, optimizer)
     limit = min(MEMORY_SHARE * PHYSICAL_MEMORY, DEFAULT_MAX_BYTES)
     if needed > limit:
         return (

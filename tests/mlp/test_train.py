@@ -300,6 +300,21 @@ def test_fit_rejects_bad_arguments_before_training(digits, change, message):
     np.testing.assert_array_equal(model.parameters(), before)
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_fit_refuses_an_optimizer_built_on_another_models_parameters(digits, optimizer):
+    # issue 20: it stepped the other model's vector, so fit trained nothing and reported losses anyway.
+    model, arguments = _fit_arguments(digits)
+    other = mlp.MLP(model.layer_sizes, np.random.default_rng(9))
+    before, other_before = model.parameters().copy(), other.parameters().copy()
+    arguments["optimizer"] = mlp.make_optimizer(optimizer, other.parameters(), 0.1)
+    with pytest.raises(
+        ValueError, match=r"optimizer was built on other parameters than the model's; build it on"
+    ):
+        mlp.fit(model, **arguments)
+    np.testing.assert_array_equal(model.parameters(), before)
+    np.testing.assert_array_equal(other.parameters(), other_before)
+
+
 def test_select_best_keeps_the_weights_of_the_best_validation_epoch():
     # With select_best the model ends at the (latest) epoch of best validation accuracy: the same
     # weights as a run stopped at that epoch (a constant schedule makes the two comparable).

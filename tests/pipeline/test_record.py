@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -109,6 +110,8 @@ def _stage_pids(session: int) -> list[int]:
         ("train.momentum=1.5", "train.momentum: momentum must lie in [0, 1), got 1.5"),
         # Renames every item: DVC removes the old items' outputs before `check` runs.
         ("seeds=[43.5]", "seeds"),
+        # issue 20: a key no stage reads; DVC recorded an experiment in which nothing ran.
+        ("+seeds2=[43]", "seeds2: unknown key"),
     ],
 )
 def test_a_bad_value_stops_at_the_check_and_the_message_gives_the_way_back(clean, setting, problem):
@@ -127,6 +130,42 @@ def test_a_bad_value_stops_at_the_check_and_the_message_gives_the_way_back(clean
     assert (clean / "params.yaml").read_bytes() == params
     assert _outputs(clean) == before
     assert "up to date" in sh(clean, "dvc", "status")
+
+
+def test_an_unknown_top_level_key_stops_dvc_repro_at_the_check(clean):
+    # issue 20: `epochs: 5` at the top of params.yaml (meant for train) changed no stage's params:
+    # `dvc repro` said "Data and pipelines are up to date". check tracks the whole file now.
+    before = _outputs(clean)
+    (clean / "params.yaml").write_text(params_text(tiny_params()) + "epochs: 5\n")
+    result = run(clean, "dvc", "repro")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "check: error:" in output, output
+    assert "- epochs: unknown key" in output and "Running stage 'prepare'" not in output
+    assert _outputs(clean) == before
+
+
+def test_dvc_run_without_the_environment_on_path_says_how_to_activate_it(clean, tmp_path):
+    # issue 20: `.venv/bin/dvc repro` with the environment not activated ran the stages with the
+    # system's `python`: a ModuleNotFoundError traceback, after DVC deleted check's token. Here that
+    # Python is this one without its packages (`-S`: no site-packages).
+    bin_folder = tmp_path / "bin"
+    bin_folder.mkdir()
+    (bin_folder / "python").write_text(f'#!/bin/sh\nexec {sys.executable} -S "$@"\n')
+    (bin_folder / "python").chmod(0o755)
+    environment = os.environ | {"DVC_NO_ANALYTICS": "1", "PATH": f"{bin_folder}{os.pathsep}/usr/bin:/bin"}
+    dvc = os.path.join(os.path.dirname(sys.executable), "dvc")
+    result = subprocess.run(
+        [dvc, "repro", "--force", "--single-item", "check"],
+        cwd=clean,
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "Traceback" not in output, output
+    assert f"check: error: this Python ({sys.executable}) lacks the module" in output
+    assert "`source .venv/bin/activate`" in output
+    sh(clean, "dvc", "repro")  # with the environment: check's token back
 
 
 def test_restore_undoes_an_uncommitted_run_and_a_failed_experiment_with_autostage(clean):

@@ -13,7 +13,7 @@ from stages.common.params import ParamsError
 from stages.common.runner import StageError
 from tests.support import PROJECT
 from tests.support import yaml12 as yaml
-from tools.experiment import _hydra, experiment_params, main, overrides
+from tools.experiment import experiment_params, main, overrides
 
 
 @pytest.fixture
@@ -127,22 +127,3 @@ def test_only_a_plain_file_name_in_experiments_is_an_experiment(project, name):
     (project / "experiments/results/x.yaml").write_text("seeds: [1]\n")
     with pytest.raises(StageError, match="not found; known experiments"):
         experiment_params(name)
-
-
-def test_an_architecture_whose_name_starts_with_a_digit_reaches_dvc_whole(project):
-    # Hydra cannot name `architectures.2layer` in a path; DVC's own -S code (apply_overrides, what
-    # `dvc exp run -S` runs) must turn params.yaml into the experiment's params exactly.
-    from dvc.utils.hydra import apply_overrides
-
-    base = yaml.safe_load((project / "params.yaml").read_text())
-    for architectures in (
-        {"2layer": {"hidden_sizes": [64, 32]}},
-        {"shallow": {"hidden_sizes": [128]}, "2layer": {"hidden_sizes": [8], "learning_rate": 0.05}},
-    ):
-        flags = overrides(base, base | {"architectures": architectures})
-        apply_overrides(project / "params.yaml", flags)
-        assert yaml.safe_load((project / "params.yaml").read_text())["architectures"] == architectures
-        shutil.copy(PROJECT / "params.yaml", project / "params.yaml")
-    # From an architecture named so back to params.yaml's.
-    flags = overrides(base | {"architectures": {"2layer": {"hidden_sizes": [8]}}}, base)
-    assert flags == ["~architectures", f"+architectures={_hydra(base['architectures'])}"]

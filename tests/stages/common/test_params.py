@@ -6,14 +6,19 @@ import copy
 import math
 import time
 
+import numpy as np
 import pytest
+from dvc.exceptions import InvalidArgumentError
+from dvc.utils.hydra import apply_overrides
 
 import stages.train
+from mlp import MLP, load_model, save_model
 from stages.common import params as params_module
 from stages.common.params import ParamsError, architecture_settings, load_params, validate
 from tests.support import PROJECT
 from tests.support import yaml12 as yaml
 from tests.support.stages import failing_stage, params_text, snapshot, tiny_params
+from tools.experiment import overrides
 
 PROJECT_PARAMS = PROJECT / "params.yaml"
 
@@ -96,6 +101,8 @@ def test_unreadable_params_file(tmp_path, text, message):
         (lambda p: p.update(seeds=[7, 7]), "seeds: holds a seed twice: [7, 7]"),
         (lambda p: p.pop("seeds"), "seeds: missing section"),
         (lambda p: p["train"].update(seed=1), "train.seed: unknown key"),
+        (lambda p: p["prepare"].update(seed=1), "prepare.seed: unknown key"),
+        (lambda p: p.update(epochs=5), "epochs: unknown key; valid keys: ['architectures', 'prepare'"),
         (
             lambda p: p["architectures"].update(huge={"hidden_sizes": [10_000_000]}),
             "architectures.huge: hidden_sizes [10000000] need about",  # refused before any allocation
@@ -257,6 +264,76 @@ def test_an_alias_bomb_gives_a_short_message_without_walking_it(params, tmp_path
     assert len(str(caught.value)) < 2000 and "hidden_sizes: must hold positive integers only" in str(
         caught.value
     )
+
+
+def test_a_too_large_batch_is_one_problem_not_blamed_on_hidden_sizes(params):
+    # issue 20: a batch of 10**9 gave four problems, three of them "use smaller hidden_sizes" (the
+    # memory estimate used the batch); the memory rule now counts at most the training set.
+    params["train"]["batch_size"] = 10**9
+    problems = validate(params)
+    assert len(problems) == 1 and problems[0].startswith("train.batch_size: 1000000000 is larger"), problems
+    params["prepare"]["validation_size"] = 8000  # no training images: one problem, prepare's
+    assert len(problems := validate(params)) == 1 and problems[0].startswith("prepare.validation_size"), (
+        problems
+    )
+    params["prepare"]["validation_size"] = 0
+    params["train"]["batch_size"] = 32
+    params["architectures"]["deep"]["hidden_sizes"] = [100_000, 100_000]
+    params["architectures"]["deep"]["batch_size"] = 10**9  # both wrong: each key named once
+    problems = validate(params)
+    assert len(problems) == 2 and "deep.batch_size" in problems[0] and "hidden_sizes" in problems[1], problems
+
+
+def test_the_deepest_network_check_allows_is_saved_and_one_layer_more_is_refused(params, tmp_path):
+    # issue 20: 300 hidden layers passed check, trained in full, then failed at save naming no key.
+    # The limit is the model file's (mlp.persistence.MAX_LAYERS layers, the output layer included).
+    deepest = [1] * 255
+    params["architectures"]["deep"]["hidden_sizes"] = deepest
+    assert validate(params) == []
+    model = MLP([784, *deepest, 10], np.random.default_rng(0))
+    save_model(model, tmp_path / "deepest.npz")
+    assert load_model(tmp_path / "deepest.npz")[0].layer_sizes == model.layer_sizes
+    params["architectures"]["deep"]["hidden_sizes"] = [*deepest, 1]
+    assert validate(params) == [
+        "architectures.deep.hidden_sizes: holds 256 hidden layers; a model file holds at most 256 layers, "
+        "the output layer included: use at most 255 hidden layers"
+    ]
+    with pytest.raises(ValueError, match="load_model accepts at most 256 layers"):
+        save_model(MLP([784, *deepest, 1, 10], np.random.default_rng(0)), tmp_path / "deeper.npz")
+
+
+@pytest.mark.parametrize("name", ["2layer", "9"])
+def test_an_architecture_name_that_dvc_exp_run_cannot_override_is_refused(params, name):
+    # issue 20: `2layer` passed check, but `dvc exp run -S architectures.2layer...` refuses it.
+    params["architectures"][name] = {"hidden_sizes": [8]}
+    assert any(
+        problem.startswith(f"architectures.{name}: the name is used in file names and in `dvc exp run -S")
+        and "start with a letter" in problem
+        for problem in validate(params)
+    ), validate(params)
+
+
+@pytest.mark.parametrize("name", ["2layer", "wide", "l2_x-3", "Deep9-", "true"])
+def test_every_architecture_name_check_accepts_dvc_exp_run_can_override(params, tmp_path, name):
+    # The overrides tools.experiment builds to add, change and remove architecture `name`, applied
+    # by DVC's own `-S` code (dvc.utils.hydra, Hydra's grammar): each applies if check accepts the
+    # name; DVC refuses `2layer` in all three, and so does check. (Check also refuses all-digit
+    # names, which Hydra reads as list indexes but DVC happens to take: a name starts with a letter.)
+    with_name = copy.deepcopy(params)
+    with_name["architectures"][name] = {"hidden_sizes": [8]}
+    changed = copy.deepcopy(with_name)
+    changed["architectures"][name] = {"hidden_sizes": [9], "epochs": 3}
+    accepted = validate(with_name) == []
+    for base, target in ((params, with_name), (with_name, changed), (with_name, params)):
+        path = tmp_path / "params.yaml"
+        path.write_text(params_text(base))
+        try:
+            apply_overrides(path, overrides(base, target))
+        except InvalidArgumentError:
+            assert not accepted, f"check accepts {name!r}, but DVC refuses {overrides(base, target)}"
+        else:
+            assert accepted, f"check refuses {name!r}, which DVC takes"
+            assert yaml.safe_load(path.read_text()) == target
 
 
 @pytest.mark.parametrize("name", ["deep\n", "deep\nx", " deep", "dé"])
