@@ -106,7 +106,8 @@ class Adam:
         p, g, m, v, scratch = self.params, grads, self.m, self.v, self._scratch
         dtype = p.dtype.type
         m *= dtype(self.beta1)
-        m += dtype(1 - self.beta1) * g
+        np.multiply(g, dtype(1 - self.beta1), out=scratch)
+        m += scratch
         v *= dtype(self.beta2)
         np.multiply(g, g, out=scratch)
         scratch *= dtype(1 - self.beta2)
