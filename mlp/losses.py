@@ -46,6 +46,13 @@ def softmax_cross_entropy(
     return cross_entropy_into(logits, true_index(y, logits.shape[1]), dlogits, buffers), dlogits
 
 
+def softmax(logits: FloatArray) -> FloatArray:
+    """Class probabilities (n_samples, n_classes) from logits, without overflow."""
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities: FloatArray = exp / exp.sum(axis=1, keepdims=True)
+    return probabilities
+
+
 class LossBuffers:
     """The per-row arrays of cross_entropy_into for batches of `n_samples` rows, allocated once."""
 

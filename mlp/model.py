@@ -15,7 +15,7 @@ import numpy.typing as npt
 from mlp.activations import ACTIVATIONS
 from mlp.arrays import FloatArray, IntArray
 from mlp.layers import INITIALIZERS, Dense, dropout_mask
-from mlp.losses import check_loss_labels, cross_entropy_into, true_index
+from mlp.losses import check_loss_labels, cross_entropy_into, softmax, true_index
 from mlp.memory import DEFAULT_MAX_BYTES, EVAL_CHUNK, GIB, model_bytes
 from mlp.validation import (
     check_choice,
@@ -288,10 +288,7 @@ class MLP:
 
     def predict_proba(self, X: npt.ArrayLike) -> FloatArray:
         """Class probabilities (n_samples, n_classes): the softmax of the logits."""
-        logits = self.predict_logits(X)
-        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probabilities: FloatArray = exp / exp.sum(axis=1, keepdims=True)
-        return probabilities
+        return softmax(self.predict_logits(X))
 
     def predict(self, X: npt.ArrayLike) -> IntArray:
         """The most likely class (n_samples,) for each row of X."""

@@ -262,12 +262,17 @@ def _checked_eval_sets(model: MLP, eval_sets: EvalSets) -> dict[str, tuple[Float
     return checked
 
 
-def _scores(model: MLP, X: FloatArray, y: IntArray) -> dict[str, float]:
-    """evaluate() on checked, non-empty (X, y); the loss is not finite if the logits overflow."""
-    logits = model._chunked_logits(X)  # X is checked already: skip predict_logits' checks
+def scores(logits: FloatArray, y: IntArray) -> dict[str, float]:
+    """evaluate()'s figures from logits (n_samples >= 1, n_classes) and checked labels y, for a
+    caller that needs the logits as well (the evaluate stage: one forward pass for everything)."""
     loss, _ = softmax_cross_entropy(logits, y, checked=True)
     accuracy = float(np.mean(np.argmax(logits, axis=1) == y))
     return {"loss": loss, "accuracy": accuracy}
+
+
+def _scores(model: MLP, X: FloatArray, y: IntArray) -> dict[str, float]:
+    """evaluate() on checked, non-empty (X, y); the loss is not finite if the logits overflow."""
+    return scores(model._chunked_logits(X), y)  # X is checked already: skip predict_logits' checks
 
 
 class _EpochBuffers:
