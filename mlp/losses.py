@@ -88,9 +88,10 @@ def cross_entropy_into(
     n_samples = logits.shape[0]
     gap = buffers.true_gap if true_gap is None else true_gap
     # Subtracting the row max leaves softmax unchanged and keeps exp() from overflowing.
-    np.max(logits, axis=1, keepdims=True, out=buffers.row_max)
+    # (ufunc methods and ndarray methods directly: np.max and np.take add a Python layer per call)
+    np.maximum.reduce(logits, axis=1, keepdims=True, out=buffers.row_max)
     shifted = np.subtract(logits, buffers.row_max, out=dlogits)
-    np.take(shifted, true_index, out=gap, mode="clip")  # "clip": "raise" would copy out first
+    shifted.take(true_index, out=gap, mode="clip")  # "clip": "raise" would copy out first
     exp = np.exp(shifted, out=shifted)
     sum_exp = np.add.reduce(exp, axis=1, out=buffers.sum_exp)
     # -log p(y) = log(sum exp) - shifted[y]: the log-sum-exp form never takes log(0).

@@ -321,7 +321,7 @@ def _train_one_epoch(
         # Gathering each batch (not a shuffled copy of the whole set) keeps memory flat.
         batch = order[start:stop]
         rows = len(batch)
-        X_batch = np.take(X, batch, axis=0, out=buffers.inputs[rows], mode="clip")
+        X_batch = X.take(batch, axis=0, out=buffers.inputs[rows], mode="clip")
         if augment is not None:
             X_batch = _augmented(augment, X_batch, rng)
         loss = model.train_step(
