@@ -1,25 +1,37 @@
-"""Training throughput of our MLP against scikit-learn's MLPClassifier, one epoch at a time.
+"""Training speed: our epoch against scikit-learn and against its own matrix products, and what
+the per-epoch history costs a default training.
 
-What it measures: samples per second for one training epoch of the 784-128-64-10 network
-(ReLU, He init, plain SGD with learning rate 0.1, float32) on 60,000 MNIST-shaped samples,
-for each batch size and BLAS thread count asked for. Each figure is 60,000 divided by the
-median wall time (time.perf_counter) of `--repeats` epochs, after one untimed warm-up epoch.
-Models are built outside the timed region; ours is timed around `mlp.fit(..., epochs=1)`,
-scikit-learn's around `MLPClassifier(max_iter=1, momentum=0, ...).fit`, so each side's input
-checks (and scikit-learn's weight initialisation) count, as they would in a one-epoch fit.
-scikit-learn keeps its default L2 penalty alpha=1e-4, a small extra cost ours does not pay.
-Both run on the same float32 data under the same `threadpool_limits(limits=N, user_api="blas")`,
-and their epochs are interleaved so that a slow spell of the machine hits both.
+What it measures, on one BLAS thread, in float32, in one run:
+
+- epoch, for each batch size (32 and 128): one training epoch of the 784-128-64-10 ReLU network
+  (He init, plain SGD at learning rate 0.1) on 60,000 MNIST-shaped samples, three ways,
+  alternating so that a slow spell of the machine hits all three:
+  - ours: `mlp.fit(..., epochs=1)`, input checks included (the model is built untimed);
+  - scikit-learn: `MLPClassifier(max_iter=1, momentum=0, ...).fit` on the same float32 data (its
+    checks and weight initialisation count; it keeps its default L2 penalty alpha=1e-4);
+  - matmul: the epoch's matrix products alone at the same shapes, into preallocated arrays of
+    random values (forward X @ W, dW = X.T @ dZ, and dX = dZ @ W.T but for the first layer, for
+    each of the epoch's batches, the last one smaller): the limit a NumPy step could reach if
+    everything else (gathering, bias, activations, loss, updates) were free.
+- history: the share of a default training (params.yaml's train settings and `medium`
+  architecture, on 8,000 training and 2,000 test images, as the default pipeline) spent on the
+  per-epoch history: (time with the test set evaluated every epoch - time without) / time with.
+  For comparison, the same share when the whole training set is evaluated as well, as fit did
+  before its train_* figures became running ones.
+
+Times are CPU seconds of this process (time.process_time): with one thread they equal wall
+time on an idle machine, and on a shared one they leave out the time spent waiting for a core.
+Each figure is the median of --repeats runs after one untimed warm-up. Targets (TARGETS):
+ours <= 1.3x the matmul time at batch 32; scikit-learn / ours >= 2.5 at batch 32 and >= 1.7 at
+batch 128; the history <= 10% of a default training.
 
 Data: real MNIST when MNIST_DIR names a folder holding train-images-idx3-ubyte(.gz) and
 train-labels-idx1-ubyte(.gz); otherwise random data of the same shape (uniform [0, 1) float32
-pixels, labels 0..9, from np.random.default_rng(0)). Throughput barely depends on the values.
-
-Targets: ours >= 3x scikit-learn at batch size 32 and >= 1.8x at batch size 128.
+pixels, labels 0..9, from np.random.default_rng(0)). Speed barely depends on the values.
 
 Run from the project root: `python benchmarks/train_throughput.py [--batch-sizes 32 128]
-[--threads 1 2] [--repeats 3] [--json]`. Progress goes to stderr; with --json, stdout holds
-only one JSON object with the same figures as the table.
+[--repeats 5] [--json]`. Progress goes to stderr; results/train_throughput.json keeps the figures
+(and every timed run), from which `python -m tools.readme` renders the README's speed section.
 """
 
 from __future__ import annotations
@@ -33,7 +45,9 @@ import statistics
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import sklearn
@@ -45,11 +59,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # works without th
 import mlp
 from benchmarks.results import save
 from stages.common.mnist import N_CLASSES, N_FEATURES, N_TRAIN, images_file, labels_file, parse_idx
+from stages.common.params import architecture_settings
+from stages.common.params_core import load_params
+from stages.train import train_model
 
 LAYER_SIZES = [N_FEATURES, 128, 64, N_CLASSES]
 LEARNING_RATE = 0.1
 N_SAMPLES = N_TRAIN
-TARGET_RATIOS = {32: 3.0, 128: 1.8}  # ours / scikit-learn, by batch size
+HISTORY_ARCH, HISTORY_TRAIN, HISTORY_TEST, HISTORY_EPOCHS = "medium", 8000, 2000, 5
+# name -> (what, limit, True if the figure must be at most the limit, else at least)
+TARGETS: dict[str, tuple[str, float, bool]] = {
+    "matmul_ratio_32": ("batch 32: our epoch / its matrix products alone", 1.3, True),
+    "sklearn_ratio_32": ("batch 32: scikit-learn's epoch / ours", 2.5, False),
+    "sklearn_ratio_128": ("batch 128: scikit-learn's epoch / ours", 1.7, False),
+    "history_fraction": ("per-epoch history / default training", 0.10, True),
+}
 BLAS_KEYS = ("internal_api", "version", "architecture", "threading_layer", "num_threads", "filepath")
 IMAGES_FILE, LABELS_FILE = images_file("train"), labels_file("train")
 
@@ -90,18 +114,24 @@ def numpy_blas() -> dict:
     return next((info for info in blas if "numpy" in info["filepath"]), blas[0])
 
 
-def time_ours(X: np.ndarray, y: np.ndarray, batch_size: int) -> float:
-    """Seconds for one epoch of a freshly built model (building it is not timed)."""
-    model = mlp.MLP(LAYER_SIZES, rng=np.random.default_rng(0), activation="relu", init="he", dtype="float32")
+def cpu_seconds(run: Callable[[], Any]) -> float:
+    """CPU seconds of this process while `run()` runs."""
+    start = time.process_time()
+    run()
+    return time.process_time() - start
+
+
+def ours(X: np.ndarray, y: np.ndarray, batch_size: int) -> Callable[[], Any]:
+    """One epoch of a freshly built model (built now, untimed)."""
+    model = mlp.MLP(LAYER_SIZES, rng=np.random.default_rng(0))
     optimizer = mlp.make_optimizer("sgd", model.parameters(), LEARNING_RATE)
-    rng = np.random.default_rng(0)
-    start = time.perf_counter()
-    mlp.fit(model, X, y, optimizer=optimizer, rng=rng, epochs=1, batch_size=batch_size)
-    return time.perf_counter() - start
+    return lambda: mlp.fit(
+        model, X, y, optimizer=optimizer, rng=np.random.default_rng(0), epochs=1, batch_size=batch_size
+    )
 
 
-def time_sklearn(X: np.ndarray, y: np.ndarray, batch_size: int) -> float:
-    """Seconds for scikit-learn's one-epoch fit of the same network with plain SGD."""
+def theirs(X: np.ndarray, y: np.ndarray, batch_size: int) -> Callable[[], Any]:
+    """scikit-learn's one-epoch fit of the same network with plain SGD."""
     model = MLPClassifier(
         hidden_layer_sizes=tuple(LAYER_SIZES[1:-1]),
         solver="sgd",
@@ -114,113 +144,179 @@ def time_sklearn(X: np.ndarray, y: np.ndarray, batch_size: int) -> float:
         tol=0,
         n_iter_no_change=10**9,
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter=1 never "converges"
-        start = time.perf_counter()
-        model.fit(X, y)
-        seconds = time.perf_counter() - start
-    assert model.coefs_[0].dtype == X.dtype, "scikit-learn did not train in float32"
+
+    def run() -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter=1 never "converges"
+            model.fit(X, y)
+        assert model.coefs_[0].dtype == X.dtype, "scikit-learn did not train in float32"
+
+    return run
+
+
+def alternate(
+    makers: dict[str, Callable[[], Callable[[], Any]]], repeats: int, what: str
+) -> dict[str, list[float]]:
+    """`repeats` CPU timings of each maker's run, after one warm-up of each, alternating."""
+    seconds: dict[str, list[float]] = {name: [] for name in makers}
+    for run in range(repeats + 1):
+        print(f"{what}: run {run + 1} of {repeats + 1} (the first is a warm-up)", file=sys.stderr, flush=True)
+        for name, make in makers.items():
+            elapsed = cpu_seconds(make())
+            if run:
+                seconds[name].append(elapsed)
     return seconds
 
 
-def measure(X: np.ndarray, y: np.ndarray, batch_size: int, threads: int, repeats: int) -> dict:
-    """Median epoch throughput of both models at one batch size and BLAS thread count."""
-    with threadpool_limits(limits=threads, user_api="blas"):
-        effective_threads = numpy_blas().get("num_threads")
-        time_ours(X, y, batch_size)  # warm-up: caches, allocator, BLAS thread pool
-        time_sklearn(X, y, batch_size)
-        ours, theirs = [], []
-        for _ in range(repeats):
-            ours.append(time_ours(X, y, batch_size))
-            theirs.append(time_sklearn(X, y, batch_size))
-    ours_rate, sklearn_rate = len(X) / statistics.median(ours), len(X) / statistics.median(theirs)
+def matmul_epoch(batch_size: int) -> Callable[[], Any]:
+    """One epoch's matrix products alone, on arrays made now (untimed) of finite random values:
+    uninitialised memory could hold subnormals or NaNs, which slow some BLAS kernels down."""
+    rng = np.random.default_rng(1)
+    pairs = list(zip(LAYER_SIZES[:-1], LAYER_SIZES[1:], strict=True))
+    weights = [rng.standard_normal(pair, dtype=np.float32) for pair in pairs]
+    grads = [np.empty_like(W) for W in weights]
+    # activations[i] is layer i's input (batch, fan_in), the last the logits; deltas[i + 1] is dZ of layer i
+    activations = [rng.random((batch_size, size), dtype=np.float32) for size in LAYER_SIZES]
+    deltas = [rng.random((batch_size, size), dtype=np.float32) for size in LAYER_SIZES]
+    rows = [min(batch_size, N_SAMPLES - start) for start in range(0, N_SAMPLES, batch_size)]
+
+    def run() -> None:
+        for n in rows:
+            for i, W in enumerate(weights):
+                np.matmul(activations[i][:n], W, out=activations[i + 1][:n])
+            for i in range(len(weights) - 1, -1, -1):
+                np.matmul(activations[i][:n].T, deltas[i + 1][:n], out=grads[i])
+                if i > 0:
+                    np.matmul(deltas[i + 1][:n], weights[i].T, out=deltas[i][:n])
+
+    return run
+
+
+def epoch_figures(X: np.ndarray, y: np.ndarray, batch_size: int, repeats: int) -> dict[str, Any]:
+    """Ours, scikit-learn's and the matmul-only epoch at one batch size, one BLAS thread."""
+    makers = {
+        "ours": lambda: ours(X, y, batch_size),
+        "sklearn": lambda: theirs(X, y, batch_size),
+        "matmul": lambda: matmul_epoch(batch_size),
+    }
+    seconds = alternate(makers, repeats, f"epoch, batch {batch_size}")
+    median = {name: statistics.median(values) for name, values in seconds.items()}
     return {
         "batch_size": batch_size,
-        "threads": threads,
-        "blas_threads_in_effect": effective_threads,
-        "ours_samples_per_s": ours_rate,
-        "sklearn_samples_per_s": sklearn_rate,
-        "ratio": ours_rate / sklearn_rate,
-        "target_ratio": TARGET_RATIOS.get(batch_size),
-        "ours_epoch_seconds": ours,
-        "sklearn_epoch_seconds": theirs,
+        "threads": 1,
+        "ours_samples_per_s": N_SAMPLES / median["ours"],
+        "sklearn_samples_per_s": N_SAMPLES / median["sklearn"],
+        "matmul_samples_per_s": N_SAMPLES / median["matmul"],
+        "ratio": median["sklearn"] / median["ours"],  # how many times faster than scikit-learn
+        "matmul_ratio": median["ours"] / median["matmul"],  # how many times the matrix products alone
+        "median_seconds": median,
+        "seconds": seconds,
     }
 
 
-def fastest_threads(results: list[dict]) -> dict[int, int]:
-    """For each batch size, the thread count at which our MLP is fastest."""
-    best: dict[int, dict] = {}
-    for row in results:
-        current = best.get(row["batch_size"])
-        if current is None or row["ours_samples_per_s"] > current["ours_samples_per_s"]:
-            best[row["batch_size"]] = row
-    return {batch_size: row["threads"] for batch_size, row in best.items()}
+def history_figures(X: np.ndarray, y: np.ndarray, repeats: int) -> dict[str, Any]:
+    """The per-epoch history's share of a default training, now and with a training-set pass."""
+    settings = architecture_settings(load_params(), HISTORY_ARCH) | {"seed": 42, "epochs": HISTORY_EPOCHS}
+    train = X[:HISTORY_TRAIN], y[:HISTORY_TRAIN]
+    test = X[HISTORY_TRAIN : HISTORY_TRAIN + HISTORY_TEST], y[HISTORY_TRAIN : HISTORY_TRAIN + HISTORY_TEST]
+    variants = {"none": {}, "test": {"test": test}, "train_and_test": {"train_set": train, "test": test}}
+
+    def maker(eval_sets: dict[str, Any]) -> Callable[[], Callable[[], Any]]:
+        return lambda: lambda: train_model(*train, eval_sets, settings, "history benchmark")
+
+    seconds = alternate({name: maker(sets) for name, sets in variants.items()}, repeats, "history")
+    median = {name: statistics.median(values) for name, values in seconds.items()}
+    return {
+        "settings": settings,
+        "n_train": HISTORY_TRAIN,
+        "n_test": HISTORY_TEST,
+        "fraction": (median["test"] - median["none"]) / median["test"],
+        "fraction_with_training_set_pass": (median["train_and_test"] - median["none"])
+        / median["train_and_test"],
+        "median_seconds": median,
+        "seconds": seconds,
+    }
 
 
-def print_table(report: dict) -> None:
-    """The human-readable table, one row per (batch size, threads)."""
-    print(report["data"])
+def verdicts(results: list[dict[str, Any]], history: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target of TARGETS with the figure measured for it (None if not measured) and whether it is met."""
+    by_batch = {row["batch_size"]: row for row in results}
+    measured = {
+        "matmul_ratio_32": by_batch.get(32, {}).get("matmul_ratio"),
+        "sklearn_ratio_32": by_batch.get(32, {}).get("ratio"),
+        "sklearn_ratio_128": by_batch.get(128, {}).get("ratio"),
+        "history_fraction": history["fraction"],
+    }
+    return [
+        {
+            "name": name,
+            "what": what,
+            "target": limit,
+            "at_most": at_most,
+            "measured": measured[name],
+            "met": None
+            if measured[name] is None
+            else (measured[name] <= limit if at_most else measured[name] >= limit),
+        }
+        for name, (what, limit, at_most) in TARGETS.items()
+    ]
+
+
+def report_lines(report: dict[str, Any]) -> list[str]:
+    """The human-readable summary: the epoch table, the history's share, the targets."""
     blas = report["blas"]
-    print(
-        f"numpy {report['numpy']}, scikit-learn {report['sklearn']}, python {report['python']}; "
-        f"BLAS {blas.get('internal_api')} {blas.get('version')} ({blas.get('architecture')}, "
-        f"{blas.get('threading_layer')}, {blas.get('num_threads')} threads by default); "
-        f"median of {report['repeats']} epochs"
-    )
-    print(
-        f"{report['cpu_count']} CPUs; 1-min load average {report['load_average_1min_before']:.2f} "
-        "before the run (well above 0 means other work competed for the cores)"
-    )
-    best = {int(k): v for k, v in report["fastest_threads"].items()}
-    header = (
-        f"{'batch':>5}  {'threads':>7}  {'ours samples/s':>14}  "
-        f"{'sklearn samples/s':>17}  {'ratio':>6}  target"
-    )
-    print(header)
-    print("-" * len(header))
+    lines = [
+        report["data"],
+        f"numpy {report['numpy']}, scikit-learn {report['sklearn']}, python {report['python']}; BLAS "
+        f"{blas.get('internal_api')} {blas.get('version')} ({blas.get('architecture')}), 1 thread; "
+        f"CPU seconds, median of {report['repeats']}; "
+        f"load average {report['load_average_1min_before']:.2f} before",
+        f"{'batch':>5}  {'ours s':>7}  {'sklearn s':>9}  {'matmul s':>8}  "
+        f"{'sklearn/ours':>12}  {'ours/matmul':>11}",
+    ]
     for row in report["results"]:
-        target = row["target_ratio"]
-        met = target is not None and row["ratio"] >= target
-        verdict = "" if target is None else f">= {target:.1f}x {'met' if met else 'MISSED'}"
-        mark = "*" if best[row["batch_size"]] == row["threads"] else " "
-        print(
-            f"{row['batch_size']:>5}  {row['threads']:>6}{mark}  {row['ours_samples_per_s']:>14,.0f}  "
-            f"{row['sklearn_samples_per_s']:>17,.0f}  {row['ratio']:>5.2f}x  {verdict}"
+        median = row["median_seconds"]
+        lines.append(
+            f"{row['batch_size']:>5}  {median['ours']:>7.3f}  {median['sklearn']:>9.3f}  "
+            f"{median['matmul']:>8.3f}  {row['ratio']:>11.2f}x  {row['matmul_ratio']:>10.2f}x"
         )
-    print("* = the thread count at which our MLP is fastest for that batch size")
+    history = report["history"]
+    lines.append(
+        f"history: {history['fraction']:.1%} of a default training ({history['settings']['epochs']} "
+        f"epochs of {HISTORY_ARCH}, test set every epoch); "
+        f"{history['fraction_with_training_set_pass']:.1%} with a training-set pass as well"
+    )
+    for target in report["targets"]:
+        sign = "<=" if target["at_most"] else ">="
+        figure = "not measured" if target["measured"] is None else f"{target['measured']:.3g}"
+        verdict = {None: "", True: "met", False: "MISSED"}[target["met"]]
+        lines.append(f"target {target['what']} {sign} {target['target']:g}: {figure} {verdict}")
+    return lines
 
 
 def parse_args() -> argparse.Namespace:
-    """The command line: batch sizes, thread counts, repeats, --json."""
+    """The command line: batch sizes, repeats, --json."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128], metavar="B")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], metavar="N", help="BLAS threads")
     parser.add_argument(
-        "--repeats", type=int, default=3, help="timed epochs per figure (>= 3); the median counts"
+        "--repeats", type=int, default=5, help="timed runs per figure (>= 3); the median counts"
     )
-    parser.add_argument(
-        "--json", action="store_true", help="print one JSON object on stdout instead of the table"
-    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of text")
     args = parser.parse_args()
     if args.repeats < 3:
         parser.error(f"--repeats must be at least 3, got {args.repeats}")
     if any(not 1 <= b <= N_SAMPLES for b in args.batch_sizes):
         parser.error(f"--batch-sizes must lie in 1..{N_SAMPLES}, got {args.batch_sizes}")
-    if any(n < 1 for n in args.threads):
-        parser.error(f"--threads must be positive, got {args.threads}")
     return args
 
 
 def main() -> None:
     args = parse_args()
-    # Other busy processes ruin the 2-thread figures (OpenBLAS threads spin while they wait).
     load_before = os.getloadavg()[0]
     X, y, data_line = load_data()
-    results = []
-    for batch_size in args.batch_sizes:
-        for threads in args.threads:
-            print(f"timing batch {batch_size}, {threads} BLAS thread(s)", file=sys.stderr, flush=True)
-            results.append(measure(X, y, batch_size, threads, args.repeats))
+    with threadpool_limits(limits=1, user_api="blas"):
+        results = [epoch_figures(X, y, batch_size, args.repeats) for batch_size in args.batch_sizes]
+        history = history_figures(X, y, args.repeats)
     blas = numpy_blas()
     report = {
         "data": data_line,
@@ -228,20 +324,19 @@ def main() -> None:
         "n_samples": len(X),
         "layer_sizes": LAYER_SIZES,
         "repeats": args.repeats,
+        "timer": "process_time",
         "numpy": np.__version__,
         "sklearn": sklearn.__version__,
         "python": platform.python_version(),
         "cpu_count": os.cpu_count(),
         "load_average_1min_before": load_before,
         "blas": {key: blas.get(key) for key in BLAS_KEYS},
-        "fastest_threads": {str(b): n for b, n in fastest_threads(results).items()},
         "results": results,
+        "history": history,
+        "targets": verdicts(results, history),
     }
     save(__file__, report)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print_table(report)
+    print(json.dumps(report, indent=2) if args.json else "\n".join(report_lines(report)))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """Hidden-layer activations and their derivatives, registered by name.
 
 Each derivative is applied in terms of the activation's *output* `a`, so a layer needs to
-cache only its output for the backward pass: `backprop(dout, a)` turns d loss / d a into
-d loss / d z in place. The output layer is linear: the softmax lives in the loss (losses.py).
+cache only its output for the backward pass: `backprop(dout, a, scratch)` turns d loss / d a
+into d loss / d z in place, with f'(z) written into `scratch` (an array of a's shape and dtype
+that training allocates once, so a step allocates nothing). The output layer is linear: the
+softmax lives in the loss (losses.py).
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ LEAKY_SLOPE = 0.01
 
 
 class Activation(NamedTuple):
-    """`forward(z, out)` writes f(z) into out; `backprop(dout, a)` multiplies dout by f'(z) in place."""
+    """`forward(z, out)` writes f(z) into out; `backprop(dout, a, scratch)` multiplies dout by f'(z)
+    in place, using scratch for f'(z)."""
 
     forward: Callable[[FloatArray, FloatArray], FloatArray]
-    backprop: Callable[[FloatArray, FloatArray], FloatArray]
+    backprop: Callable[[FloatArray, FloatArray, FloatArray], FloatArray]
 
 
 # Each function returns the array its ufunc wrote into, which is what the ufunc returns, too;
@@ -34,9 +37,10 @@ def relu(z: FloatArray, out: FloatArray) -> FloatArray:
     return out
 
 
-def relu_backprop(dout: FloatArray, a: FloatArray) -> FloatArray:
+def relu_backprop(dout: FloatArray, a: FloatArray, scratch: FloatArray) -> FloatArray:
     """f'(z) is 1 where the unit was active, else 0 (0 at exactly z = 0, by convention)."""
-    np.multiply(dout, a > 0, out=dout)
+    np.greater(a, 0, out=scratch)  # 1.0 or 0.0 (np.heaviside does the same ten times slower)
+    np.multiply(dout, scratch, out=dout)
     return dout
 
 
@@ -46,9 +50,11 @@ def leaky_relu(z: FloatArray, out: FloatArray) -> FloatArray:
     return out
 
 
-def leaky_relu_backprop(dout: FloatArray, a: FloatArray) -> FloatArray:
+def leaky_relu_backprop(dout: FloatArray, a: FloatArray, scratch: FloatArray) -> FloatArray:
     """f'(z) is 1 where a > 0, LEAKY_SLOPE elsewhere (a and z share their sign)."""
-    np.multiply(dout, np.where(a > 0, 1, LEAKY_SLOPE).astype(a.dtype), out=dout)
+    scratch.fill(LEAKY_SLOPE)
+    np.copyto(scratch, 1, where=a > 0)
+    np.multiply(dout, scratch, out=dout)
     return dout
 
 
@@ -58,9 +64,11 @@ def tanh(z: FloatArray, out: FloatArray) -> FloatArray:
     return out
 
 
-def tanh_backprop(dout: FloatArray, a: FloatArray) -> FloatArray:
+def tanh_backprop(dout: FloatArray, a: FloatArray, scratch: FloatArray) -> FloatArray:
     """f'(z) = 1 - tanh(z)^2."""
-    np.multiply(dout, 1 - a * a, out=dout)
+    np.multiply(a, a, out=scratch)
+    np.subtract(1, scratch, out=scratch)
+    np.multiply(dout, scratch, out=dout)
     return dout
 
 
@@ -73,9 +81,11 @@ def sigmoid(z: FloatArray, out: FloatArray) -> FloatArray:
     return out
 
 
-def sigmoid_backprop(dout: FloatArray, a: FloatArray) -> FloatArray:
+def sigmoid_backprop(dout: FloatArray, a: FloatArray, scratch: FloatArray) -> FloatArray:
     """f'(z) = s (1 - s)."""
-    np.multiply(dout, a * (1 - a), out=dout)
+    np.subtract(1, a, out=scratch)
+    np.multiply(a, scratch, out=scratch)
+    np.multiply(dout, scratch, out=dout)
     return dout
 
 
@@ -89,4 +99,4 @@ ACTIVATIONS: dict[str, Activation] = {
 
 def derivative(name: str, a: FloatArray) -> FloatArray:
     """f'(z) as an array, from the output a = f(z) (for tests and inspection)."""
-    return ACTIVATIONS[name].backprop(np.ones_like(a), a)
+    return ACTIVATIONS[name].backprop(np.ones_like(a), a, np.empty_like(a))

@@ -72,27 +72,45 @@ class Dense:
         self._X, self._a = X, z
         return z
 
-    def backward(self, dout: FloatArray) -> FloatArray | None:
+    def backward(
+        self, dout: FloatArray, out: FloatArray | None = None, scratch: FloatArray | None = None
+    ) -> FloatArray | None:
         """Store dW, db from d loss / d output (n_samples, fan_out); return dX or None.
 
-        `dout` is overwritten with d loss / d z (saves an allocation per layer and step).
+        `dout` is overwritten with d loss / d z (saves an allocation per layer and step). dX
+        (n_samples, fan_in) is written into `out` and the activation's derivative into
+        `scratch` (dout's shape) when given; training passes both, allocated once.
         """
         assert self._X is not None and self._a is not None, "backward() before forward()"
-        dz = dout if self._activation is None else self._activation.backprop(dout, self._a)
+        if self._activation is None:
+            dz = dout
+        else:
+            dz = self._activation.backprop(dout, self._a, np.empty_like(dout) if scratch is None else scratch)
         np.matmul(self._X.T, dz, out=self.dW)
         np.add.reduce(dz, axis=0, out=self.db)
         if not self.needs_input_grad:
             return None
-        return dz @ self.W.T
+        dX: FloatArray = np.matmul(dz, self.W.T, out=out)
+        return dX
 
 
 def dropout_mask(
-    shape: tuple[int, ...], rate: float, rng: np.random.Generator, dtype: np.dtype[Any]
+    shape: tuple[int, ...],
+    rate: float,
+    rng: np.random.Generator,
+    dtype: np.dtype[Any],
+    out: FloatArray | None = None,
 ) -> FloatArray:
     """Inverted dropout: keep each unit with probability 1 - rate and scale kept ones by 1/(1 - rate).
 
-    The scaling keeps each unit's expected value, so prediction needs no rescaling.
+    The scaling keeps each unit's expected value, so prediction needs no rescaling. The mask is
+    written into `out` (of `shape` and `dtype`) when given. The draws are float32 whatever the
+    dtype, so a float64 model drops the same units as a float32 one.
     """
+    mask: FloatArray = np.empty(shape, dtype) if out is None else out
+    draws = mask if mask.dtype == np.float32 else np.empty(shape, np.float32)
+    rng.random(dtype=np.float32, out=draws)
     keep = 1.0 - rate
-    mask: FloatArray = (rng.random(shape, dtype=np.float32) < keep).astype(dtype) * dtype.type(1.0 / keep)
+    np.less(draws, keep, out=mask)  # 1 to keep, 0 to drop
+    mask *= dtype.type(1.0 / keep)
     return mask

@@ -15,7 +15,7 @@ import numpy.typing as npt
 from mlp.activations import ACTIVATIONS
 from mlp.arrays import FloatArray, IntArray
 from mlp.layers import INITIALIZERS, Dense, dropout_mask
-from mlp.losses import softmax_cross_entropy
+from mlp.losses import check_loss_labels, cross_entropy_into, softmax, true_index
 from mlp.memory import DEFAULT_MAX_BYTES, EVAL_CHUNK, GIB, model_bytes
 from mlp.validation import (
     check_choice,
@@ -27,6 +27,7 @@ from mlp.validation import (
     check_positive,
     largest_magnitude,
 )
+from mlp.workspace import Workspace
 
 
 class MLP:
@@ -100,6 +101,12 @@ class MLP:
         self._parameters = np.concatenate([array.ravel() for array in arrays]).astype(self.dtype)
         self._gradients = np.zeros_like(self._parameters)
         self._n_weights = int(bounds[len(weights)])
+        # weight decay's slices, and its scratch vector, allocated on first use
+        self._weights, self._weight_gradients = (
+            self._parameters[: self._n_weights],
+            self._gradients[: self._n_weights],
+        )
+        self._decay: FloatArray | None = None
 
         def views(vector: FloatArray) -> list[FloatArray]:
             return [
@@ -146,37 +153,52 @@ class MLP:
         return self._gradients
 
     def forward(
-        self, X: FloatArray, training: bool = False, rng: np.random.Generator | None = None
+        self,
+        X: FloatArray,
+        training: bool = False,
+        rng: np.random.Generator | None = None,
+        workspace: Workspace | None = None,
     ) -> FloatArray:
         """Logits (n_samples, n_classes) for X (n_samples, n_features) of the model's dtype.
 
         With `training` and dropout > 0, hidden units are dropped at random, drawn from `rng`.
+        With a `workspace` (of X's row count) every array is written into it, else allocated.
         """
         dropping = training and self.dropout > 0
         if dropping and rng is None:
             raise ValueError("a training pass with dropout needs an rng to draw the dropout masks")
+        outputs = [None] * len(self.layers) if workspace is None else workspace.outputs
+        masks, masked = (None, None) if workspace is None else (workspace.masks, workspace.masked)
         a = X
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
-            a = layer.forward(a)
+            a = layer.forward(a, outputs[i])
             if dropping and i < last:
                 assert rng is not None
-                mask = dropout_mask(a.shape, self.dropout, rng, self.dtype)
-                a = a * mask  # a new array: the layer keeps its unmasked output for backward
+                mask = dropout_mask(
+                    a.shape, self.dropout, rng, self.dtype, None if masks is None else masks[i]
+                )
+                # the layer keeps its unmasked output for backward
+                a = np.multiply(a, mask, out=None if masked is None else masked[i])
                 self._masks[i] = mask
             else:
                 self._masks[i] = None
         return a
 
-    def backward(self, dlogits: FloatArray) -> None:
-        """Store every layer's dW and db from d loss / d logits; weights stay unchanged."""
+    def backward(self, dlogits: FloatArray, workspace: Workspace | None = None) -> None:
+        """Store every layer's dW and db from d loss / d logits; weights stay unchanged.
+
+        dlogits and every layer's output gradient are overwritten; with a `workspace` (that of
+        the forward pass) nothing is allocated.
+        """
         dout: FloatArray | None = dlogits
         for i in range(len(self.layers) - 1, -1, -1):
             assert dout is not None
             mask = self._masks[i]
             if mask is not None:
                 dout *= mask
-            dout = self.layers[i].backward(dout)
+            out, scratch = (None, None) if workspace is None else workspace.backward[i]
+            dout = self.layers[i].backward(dout, out, scratch)
 
     def loss_and_gradients(
         self,
@@ -194,26 +216,53 @@ class MLP:
         those of the deterministic network, as gradient checks need.
 
         The gradients are then available from gradients(). X must already have the model's
-        dtype. y must hold class indices in 0..n_classes-1: the loss checks them (ValueError)
-        unless `checked` says the caller did already (train.fit does, once per run).
+        dtype. y must hold class indices in 0..n_classes-1: they are checked (ValueError)
+        unless `checked` says the caller did already. fit runs the same pass as train_step.
         """
-        loss, dlogits = softmax_cross_entropy(self.forward(X, training, rng), y, checked=checked)
-        self.backward(dlogits)
-        return loss + self._weight_decay(weight_decay)
+        if not checked:
+            check_loss_labels(y, len(X), self.n_classes)
+        workspace = Workspace(self.layer_sizes, len(X), self.dtype, dropout=training and self.dropout > 0)
+        loss = self.train_step(X, true_index(y, self.n_classes), workspace, training, rng)
+        if not weight_decay:
+            return loss
+        self.add_weight_decay(weight_decay)
+        return loss + self.penalty(weight_decay)
+
+    def train_step(
+        self,
+        X: FloatArray,
+        true_index: IntArray,
+        workspace: Workspace,
+        training: bool = False,
+        rng: np.random.Generator | None = None,
+        true_gap: FloatArray | None = None,
+    ) -> float:
+        """loss_and_gradients without the L2 penalty, into `workspace`; returns the mean data loss.
+
+        `true_index` is losses.true_index of checked labels; `true_gap` receives each row's
+        true-class logit minus its largest (0 where the prediction is right; see
+        losses.cross_entropy_into). Nothing is allocated (with dropout in float64, the draws).
+        """
+        logits = self.forward(X, training, rng, workspace)
+        loss = cross_entropy_into(logits, true_index, logits, workspace.loss, true_gap)
+        self.backward(logits, workspace)
+        return loss
 
     def squared_weight_norm(self) -> float:
         """sum(W**2) over every layer's weights (biases excluded): the L2 penalty's sum."""
-        weights = self._parameters[: self._n_weights]
-        return float(np.dot(weights, weights))
+        return float(np.dot(self._weights, self._weights))
 
-    def _weight_decay(self, weight_decay: float) -> float:
-        """Add the gradient of the L2 penalty 0.5 * weight_decay * sum(W**2) and return the
-        penalty; biases are exempt. The one place weight decay is applied."""
-        if not weight_decay:
-            return 0.0
-        weights = self._parameters[: self._n_weights]
-        self._gradients[: self._n_weights] += self.dtype.type(weight_decay) * weights
-        return 0.5 * weight_decay * self.squared_weight_norm()
+    def penalty(self, weight_decay: float) -> float:
+        """The L2 penalty 0.5 * weight_decay * sum(W**2) of the current weights; biases are exempt."""
+        return 0.5 * weight_decay * self.squared_weight_norm() if weight_decay else 0.0
+
+    def add_weight_decay(self, weight_decay: float) -> None:
+        """Add the penalty's gradient, weight_decay * W, to gradients(): the one place weight decay
+        is applied. Two passes over the weights into a scratch vector allocated once."""
+        if self._decay is None:
+            self._decay = np.empty_like(self._weights)
+        np.multiply(self._weights, self.dtype.type(weight_decay), out=self._decay)
+        self._weight_gradients += self._decay
 
     def predict_logits(self, X: npt.ArrayLike, batch_size: int = EVAL_CHUNK) -> FloatArray:
         """Logits (n_samples, n_classes) without dropout, computed in chunks to bound memory.
@@ -239,10 +288,7 @@ class MLP:
 
     def predict_proba(self, X: npt.ArrayLike) -> FloatArray:
         """Class probabilities (n_samples, n_classes): the softmax of the logits."""
-        logits = self.predict_logits(X)
-        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probabilities: FloatArray = exp / exp.sum(axis=1, keepdims=True)
-        return probabilities
+        return softmax(self.predict_logits(X))
 
     def predict(self, X: npt.ArrayLike) -> IntArray:
         """The most likely class (n_samples,) for each row of X."""

@@ -2,8 +2,10 @@
 
 An optimizer is built on the model's parameter vector (`model.parameters()`) and keeps its
 own state. `step(grads)` updates the vector in place from the gradient vector of the same
-shape. `learning_rate` is an attribute that the training loop sets from the schedule before
-each epoch. Adding an optimizer is one class (or one configuration of an existing one) plus
+shape, and may overwrite `grads` with the update (the model's backward rewrites every gradient
+each step, so this spares a parameter-sized scratch vector and the memory traffic through it).
+`learning_rate` is an attribute that the training loop sets from the schedule before each
+epoch. Adding an optimizer is one class (or one configuration of an existing one) plus
 one entry in OPTIMIZERS, which names the hyperparameters it takes and the vectors it allocates.
 """
 
@@ -26,7 +28,7 @@ class Optimizer(Protocol):
     learning_rate: float
 
     def step(self, grads: FloatArray) -> None:
-        """Update the parameters in place from their gradients."""
+        """Update the parameters in place from their gradients, which it may overwrite."""
 
 
 class SGD:
@@ -50,24 +52,25 @@ class SGD:
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
         self.velocity = np.zeros_like(params) if momentum else None
-        self._update = np.empty_like(params)
+        # Nesterov's update needs g after mu v is formed; the others write theirs into g.
+        self._update = np.empty_like(params) if nesterov else None
 
     def step(self, grads: FloatArray) -> None:
-        """Apply one update to the parameters, in place."""
-        p, g, v, update = self.params, grads, self.velocity, self._update
+        """Apply one update to the parameters, in place; grads is overwritten."""
+        p, g, v = self.params, grads, self.velocity
         lr = p.dtype.type(self.learning_rate)
         if v is None:
-            np.multiply(g, lr, out=update)
+            update = np.multiply(g, lr, out=g)
         else:
             mu = p.dtype.type(self.momentum)
             v *= mu
             v += g
-            if self.nesterov:
-                np.multiply(v, mu, out=update)
+            if self._update is not None:
+                update = np.multiply(v, mu, out=self._update)
                 update += g
                 update *= lr
             else:
-                np.multiply(v, lr, out=update)
+                update = np.multiply(v, lr, out=g)
         p -= update
 
 
@@ -99,14 +102,15 @@ class Adam:
         self._scratch = np.empty_like(params)
 
     def step(self, grads: FloatArray) -> None:
-        """Apply one update to the parameters, in place."""
+        """Apply one update to the parameters, in place; grads is left unchanged."""
         self.t += 1
         correction1 = 1 - self.beta1**self.t
         correction2 = 1 - self.beta2**self.t
         p, g, m, v, scratch = self.params, grads, self.m, self.v, self._scratch
         dtype = p.dtype.type
         m *= dtype(self.beta1)
-        m += dtype(1 - self.beta1) * g
+        np.multiply(g, dtype(1 - self.beta1), out=scratch)
+        m += scratch
         v *= dtype(self.beta2)
         np.multiply(g, g, out=scratch)
         scratch *= dtype(1 - self.beta2)
@@ -126,12 +130,12 @@ class OptimizerEntry:
 
     build: Callable[..., Optimizer]
     hyperparameters: tuple[str, ...] = ()  # the keyword arguments it takes (params.yaml's train keys)
-    vectors: int = 1  # parameter-sized vectors it allocates: its state plus one scratch (mlp.memory)
+    vectors: int = 0  # parameter-sized vectors it allocates: its state and any scratch (mlp.memory)
 
 
 OPTIMIZERS: dict[str, OptimizerEntry] = {
     "sgd": OptimizerEntry(SGD),
-    "momentum": OptimizerEntry(functools.partial(SGD, momentum=0.9), ("momentum",), vectors=2),
+    "momentum": OptimizerEntry(functools.partial(SGD, momentum=0.9), ("momentum",), vectors=1),
     "nesterov": OptimizerEntry(functools.partial(SGD, momentum=0.9, nesterov=True), ("momentum",), vectors=2),
     "adam": OptimizerEntry(Adam, ("beta1", "beta2", "epsilon"), vectors=3),
 }

@@ -5,6 +5,7 @@ Usage (from dvc.yaml): python -m stages.evaluate ITEM PREPARED MODEL METRICS PRE
 Scores come from scikit-learn; every architecture's metrics file has the same keys. The
 predictions CSV holds, per test image in the prepared order, the true class, the predicted
 class and the model's probability of it: all the report needs to know about predictions.
+Everything comes from one forward pass over the test set.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import numpy as np
 from sklearn.metrics import classification_report, precision_recall_fscore_support
 
 from mlp import MLP, ModelFileError, load_model
-from mlp import evaluate as evaluate_model
 from mlp.arrays import FloatArray, IntArray
+from mlp.losses import softmax
+from mlp.train import scores as scores_of
 from stages.common.mnist import N_CLASSES
 from stages.common.output import write_csv, write_json, write_text
 from stages.common.prepared import TEST, load_split
@@ -27,10 +29,15 @@ from stages.common.runner import StageError, rebuild_hint, run_stage
 from stages.common.significance import wilson_interval
 
 
-def score(model: MLP, X: FloatArray, y: IntArray) -> tuple[dict[str, float], dict[str, Any], IntArray]:
-    """The metrics people compare (DVC lists them), the per-class scores, and the predicted labels."""
-    summary = evaluate_model(model, X, y, set_name="test")
-    predicted = model.predict(X)
+def score(
+    model: MLP, X: FloatArray, y: IntArray
+) -> tuple[dict[str, float], dict[str, Any], IntArray, FloatArray]:
+    """The metrics people compare (DVC lists them), the per-class scores, the predicted labels
+    and each prediction's probability, all from one forward pass."""
+    logits = model.predict_logits(X)
+    summary = scores_of(logits, y)
+    predicted: IntArray = np.argmax(logits, axis=1)
+    probability: FloatArray = softmax(logits)[np.arange(len(predicted)), predicted]
     labels = list(range(N_CLASSES))
     # The 95% Wilson interval: how far the accuracy on this many test images may be from the true one.
     low, high = wilson_interval(int(np.sum(predicted == y)), len(y))
@@ -65,7 +72,7 @@ def score(model: MLP, X: FloatArray, y: IntArray) -> tuple[dict[str, float], dic
         }
         for label in labels
     }
-    return metrics, classes, predicted
+    return metrics, classes, predicted, probability
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -89,10 +96,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{args.model} maps {model.n_features} inputs to {model.n_classes} classes, but MNIST's test set "
             f"has {X_test.shape[1]} features and {N_CLASSES} classes; {rebuild_hint(f'train@{args.item}')}"
         )
-    metrics, classes, predicted = score(model, X_test, y_test)
+    metrics, classes, predicted, probability = score(model, X_test, y_test)
     write_json(args.metrics, metrics)
     write_json(args.classes, classes)
-    probability = model.predict_proba(X_test)[np.arange(len(predicted)), predicted]
     # Nine significant digits give back the float32 probability exactly, so the report ranks
     # confident mistakes as the model did (six decimals would tie many near 1).
     shown = [f"{p:.9g}" for p in probability.tolist()]

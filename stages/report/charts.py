@@ -81,10 +81,13 @@ def plot_curves(
         figure.subplots_adjust(left=0.06, right=0.99, bottom=0.11, top=0.93, wspace=0.18)
         loss_axes, accuracy_axes = figure.subplots(1, 2)
         loss_axes.plot(epochs, loss, marker=marker, label="training objective (batch mean)")
-        loss_axes.plot(epochs, train_loss, marker=marker, linestyle="--", label="train set")
+        # train_*: running figures over each epoch's batches (mlp.fit), not a pass over the set
+        loss_axes.plot(
+            epochs, train_loss, marker=marker, linestyle="--", label="training batches (data loss)"
+        )
         loss_axes.plot(epochs, test_loss, marker=marker, label="test set")
         _label(loss_axes, f"{arch}: loss per epoch", "epoch", "cross-entropy loss")
-        accuracy_axes.plot(epochs, train_accuracy, marker=marker, label="train set")
+        accuracy_axes.plot(epochs, train_accuracy, marker=marker, label="training batches")
         accuracy_axes.plot(epochs, test_accuracy, marker=marker, label="test set")
         _label(accuracy_axes, f"{arch}: accuracy per epoch", "epoch", "accuracy")
         for axes in (loss_axes, accuracy_axes):

@@ -103,3 +103,13 @@ def test_dropout_mask_drops_rate_and_rescales_the_rest(rate, dtype):
     np.testing.assert_array_equal(mask[kept], dtype.type(1 / (1 - rate)))
     # The expected value of each unit is preserved.
     assert mask.mean() == pytest.approx(1.0, abs=0.05)
+
+
+@pytest.mark.parametrize("dtype", [np.dtype(np.float32), np.dtype(np.float64)])
+def test_dropout_mask_written_into_a_buffer_is_the_same_mask(dtype):
+    # Training writes masks into buffers allocated once; the draws and the mask stay the same.
+    fresh = dropout_mask((30, 20), 0.4, np.random.default_rng(5), dtype)
+    buffer = np.full((30, 20), np.nan, dtype)
+    written = dropout_mask((30, 20), 0.4, np.random.default_rng(5), dtype, out=buffer)
+    assert written is buffer
+    np.testing.assert_array_equal(written, fresh)

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 import mlp
+from mlp.losses import true_index
+from mlp.workspace import Workspace
 from tests.support.gradcheck import numerical_gradient, relative_error
 
 KINK_MARGIN = 1e-4
@@ -170,6 +172,46 @@ def test_loss_and_gradients_checks_labels_unless_told_they_are_checked(label):
     assert model.loss_and_gradients(X, np.array([0, 2]), checked=True) == model.loss_and_gradients(
         X, np.array([0, 2])
     )
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.5])
+def test_a_training_step_allocates_no_array(dropout):
+    # With a workspace, a step writes every array (outputs, masks, derivatives, dX, the loss's
+    # temporaries, the weight decay's and the optimizer's) into buffers allocated once: ten steps
+    # peak below half of one hidden layer's output (256 x 256 float32 is 256 KiB). What remains is
+    # NumPy's own iteration buffer for broadcasting (at most 8192 elements) and Python objects.
+    model = mlp.MLP([100, 256, 256, 10], np.random.default_rng(0), dropout=dropout)
+    rng = np.random.default_rng(1)
+    X, y = rng.random((256, 100), dtype=np.float32), rng.integers(0, 10, 256)
+    workspace = Workspace(model.layer_sizes, 256, model.dtype, dropout=dropout > 0)
+    index = true_index(y, 10)
+    optimizer = mlp.make_optimizer("momentum", model.parameters(), 0.01)
+    model.train_step(X, index, workspace, True, rng)
+    model.add_weight_decay(1e-4)
+    tracemalloc.start()
+    try:
+        for _ in range(10):
+            model.train_step(X, index, workspace, True, rng)
+            model.add_weight_decay(1e-4)
+            optimizer.step(model.gradients())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 256 * 256 * 4 / 2
+
+
+def test_train_step_gives_the_gradients_of_loss_and_gradients():
+    # fit's step into a reused workspace computes bit for bit what loss_and_gradients does.
+    model = mlp.MLP([20, 16, 8, 5], np.random.default_rng(0), dropout=0.3)
+    rng = np.random.default_rng(1)
+    X, y = rng.random((12, 20), dtype=np.float32), rng.integers(0, 5, 12)
+    expected = model.loss_and_gradients(X, y, training=True, rng=np.random.default_rng(2))
+    gradients = model.gradients().copy()
+    workspace = Workspace(model.layer_sizes, 12, model.dtype, dropout=True)
+    for _ in range(2):  # the second step reuses the workspace the first one filled
+        loss = model.train_step(X, true_index(y, 5), workspace, True, np.random.default_rng(2))
+        assert loss == expected
+        np.testing.assert_array_equal(model.gradients(), gradients)
 
 
 def test_training_with_dropout_needs_an_rng():

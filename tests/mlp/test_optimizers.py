@@ -81,7 +81,7 @@ def test_sgd_updates_follow_their_formulas(momentum, nesterov, dtype, shape):
     optimizer = mlp.SGD(params, LEARNING_RATES[0], momentum=momentum, nesterov=nesterov)
     for lr, g in zip(LEARNING_RATES, grads, strict=True):
         optimizer.learning_rate = lr
-        optimizer.step(g)
+        optimizer.step(g.copy())  # step may overwrite its gradients
         g = g.astype(np.float64)
         if momentum == 0:
             expected = expected - lr * g
@@ -120,6 +120,19 @@ def test_adam_updates_follow_their_formula(dtype, shape):
         assert params.dtype == dtype
         tolerance = {"rtol": 1e-6, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-14, "atol": 1e-14}
         np.testing.assert_allclose(params, expected, **tolerance)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9], ids=["plain", "momentum"])
+def test_sgd_writes_its_update_into_the_gradients(momentum):
+    # Plain and momentum SGD keep no scratch vector: the update lr g (or lr v) goes into the gradient
+    # vector, which the next backward rewrites anyway; the parameters lose exactly that update.
+    params, grads = _params_and_grads(np.float32, (50,))
+    before = params.copy()
+    optimizer = mlp.SGD(params, 0.1, momentum=momentum)
+    g = grads[0].copy()
+    optimizer.step(g)
+    np.testing.assert_array_equal(g, grads[0] * np.float32(0.1))  # v = g after one step
+    np.testing.assert_array_equal(params, before - g)
 
 
 @pytest.mark.parametrize("name", sorted(mlp.OPTIMIZERS))

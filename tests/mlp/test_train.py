@@ -98,7 +98,7 @@ def test_history_records_and_on_epoch_callback(digits):
     _, history = _train(
         digits,
         epochs=3,
-        eval_sets={"train": (X_train, y_train), "test": (X_test, y_test)},
+        eval_sets={"test": (X_test, y_test)},
         on_epoch=seen.append,
     )
     assert seen == history
@@ -118,6 +118,50 @@ def test_history_records_and_on_epoch_callback(digits):
         assert all(np.isfinite(value) for value in record.values())
         assert 0 <= record["test_accuracy"] <= 1 and 0 <= record["train_accuracy"] <= 1
     assert history[-1]["loss"] < history[0]["loss"]
+
+
+def test_train_figures_are_running_figures_over_the_batches(digits):
+    # train_loss and train_accuracy come from the epoch's batches, each taken before its update:
+    # with a single batch per epoch, they are the loss and accuracy of the weights the epoch started
+    # with (the sum's order follows the shuffle, hence approx for the loss).
+    X_train, _, y_train, _ = digits
+    X_train, y_train = X_train.astype(np.float32), y_train
+    model = mlp.MLP([64, 16, 10], np.random.default_rng(0))
+    start = mlp.evaluate(model, X_train, y_train)
+    optimizer = mlp.make_optimizer("sgd", model.parameters(), 0.1)
+    result = mlp.fit(
+        model,
+        X_train,
+        y_train,
+        optimizer=optimizer,
+        rng=np.random.default_rng(1),
+        epochs=1,
+        batch_size=len(X_train),
+    )
+    record = result.history[0]
+    assert record["train_loss"] == pytest.approx(start["loss"], rel=1e-6)
+    assert record["train_accuracy"] == start["accuracy"]
+    assert record["loss"] == record["train_loss"]  # no weight decay: the objective is the data loss
+
+
+def test_reported_objective_adds_the_final_weights_penalty(digits):
+    # With weight decay, loss is train_loss plus the L2 penalty of the weights the epoch ended with,
+    # computed once per epoch, not once per step.
+    X_train, _, y_train, _ = digits
+    model = mlp.MLP([64, 16, 10], np.random.default_rng(0))
+    optimizer = mlp.make_optimizer("momentum", model.parameters(), 0.1)
+    result = mlp.fit(
+        model,
+        X_train,
+        y_train,
+        optimizer=optimizer,
+        rng=np.random.default_rng(1),
+        epochs=1,
+        batch_size=32,
+        weight_decay=0.01,
+    )
+    record = result.history[0]
+    assert record["loss"] == record["train_loss"] + 0.5 * 0.01 * model.squared_weight_norm()
 
 
 def test_history_follows_the_schedule(digits):
@@ -252,6 +296,10 @@ def _with_label(y, label):
             lambda a: {"rng": 0},
             r"rng must be a numpy.random.Generator, e.g. np.random.default_rng\(42\), got int",
         ),
+        (
+            lambda a: {"eval_sets": {"train": (a["X"], a["y"])}},
+            "eval_sets has a set named 'train', but fit reports train_loss and train_accuracy itself",
+        ),
     ],
     ids=[
         "X_1d",
@@ -288,6 +336,7 @@ def _with_label(y, label):
         "augment_not_callable",
         "on_epoch_not_callable",
         "rng_not_generator",
+        "eval_set_named_train",
     ],
 )
 def test_fit_rejects_bad_arguments_before_training(digits, change, message):

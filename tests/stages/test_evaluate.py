@@ -13,6 +13,7 @@ import pytest
 
 import mlp
 from stages.common.prepared import load_split
+from stages.evaluate import score
 from tests.support.pickles import UNPICKLED, Sentinel
 from tests.support.stages import failing_stage, run_pipeline, snapshot
 from tests.support.synthetic import make_workspace, small_params
@@ -116,3 +117,25 @@ def test_a_model_with_other_than_ten_outputs_is_refused(workspace, capsys, n_out
     assert f"data/models/tiny-42.npz maps 784 inputs to {n_outputs} classes" in message
     assert "rebuild it with `dvc repro --force --single-item train@tiny-42`, then `dvc repro`" in message
     assert snapshot(workspace) == before
+
+
+def test_the_test_set_goes_forward_once(monkeypatch):
+    # Metrics, predictions and probabilities all come from one pass over the test set (it was three).
+    model = mlp.MLP([6, 5, 10], np.random.default_rng(0))
+    X = np.random.default_rng(1).random((50, 6), dtype=np.float32)
+    y = np.random.default_rng(2).integers(0, 10, 50)
+    passes = []
+    forward = mlp.MLP.forward
+
+    def counted(self, X, *args, **kwargs):
+        passes.append(len(X))
+        return forward(self, X, *args, **kwargs)
+
+    monkeypatch.setattr(mlp.MLP, "forward", counted)
+    metrics, _, predicted, probability = score(model, X, y)
+    assert passes == [50]
+    monkeypatch.undo()
+    assert metrics["accuracy"] == mlp.evaluate(model, X, y)["accuracy"]
+    assert metrics["loss"] == mlp.evaluate(model, X, y)["loss"]
+    np.testing.assert_array_equal(predicted, model.predict(X))
+    np.testing.assert_array_equal(probability, model.predict_proba(X).max(axis=1))
