@@ -96,7 +96,9 @@ def elastic_distortions(
         n_samples = len(X)
         angle = np.deg2rad(rng.uniform(-max_degrees, max_degrees, size=(n_samples, 1, 1))).astype(np.float32)
         # float32 throughout: float64 batched products of these small matrices cost several times more
-        noise = 2 * rng.random((n_samples, 2, side, side), dtype=np.float32) - 1  # uniform in [-1, 1)
+        noise = rng.random((n_samples, 2, side, side), dtype=np.float32)
+        noise *= 2
+        noise -= 1  # uniform in [-1, 1)
         field = np.float32(alpha) * (smoothing @ noise @ smoothing)  # (n_samples, 2, side, side): moves
         rows = centre + np.cos(angle) * offsets[:, None] - np.sin(angle) * offsets[None, :] + field[:, 0]
         cols = centre + np.sin(angle) * offsets[:, None] + np.cos(angle) * offsets[None, :] + field[:, 1]
@@ -108,11 +110,15 @@ def elastic_distortions(
 def _bilinear(X: FloatArray, side: int, rows: FloatArray, cols: FloatArray) -> FloatArray:
     """Images X (n, side*side) sampled at (rows, cols) (n, side, side), clamped to the border."""
     rows, cols = np.clip(rows, 0, side - 1), np.clip(cols, 0, side - 1)
-    # The top-left neighbour; at the last row or column it steps back one, with weight 1 on the edge.
-    top, left = np.minimum(rows.astype(np.intp), side - 2), np.minimum(cols.astype(np.intp), side - 2)
+    # The top-left neighbour; at the last row or column it steps back one, with weight 1 on the
+    # edge. int32 because converting float32 to int64 costs ten times more here.
+    top, left = np.minimum(rows.astype(np.int32), side - 2), np.minimum(cols.astype(np.int32), side - 2)
     down, right = (rows - top).astype(X.dtype), (cols - left).astype(X.dtype)
     pixels = np.ascontiguousarray(X).reshape(-1)
-    corner = top * side + left + (np.arange(len(X)) * side * side)[:, None, None]
-    upper = pixels[corner] + right * (pixels[corner + 1] - pixels[corner])
-    lower = pixels[corner + side] + right * (pixels[corner + side + 1] - pixels[corner + side])
+    corner = top * side + left + (np.arange(len(X), dtype=np.intp) * side * side)[:, None, None]
+    upper_left, upper_right, lower_left, lower_right = (
+        np.take(pixels, corner + step) for step in (0, 1, side, side + 1)
+    )
+    upper = upper_left + right * (upper_right - upper_left)
+    lower = lower_left + right * (lower_right - lower_left)
     return (upper + down * (lower - upper)).reshape(X.shape)
