@@ -125,7 +125,7 @@ def _ignored(path: Path) -> bool:
 def remove(outputs: Iterable[Path], dry: bool = False) -> list[str]:
     """Remove each of `outputs` that is a file (or a link) and its DVC .gitignore line; return what
     was (or, `dry`, would be) removed. A folder where an item's file belongs is somebody else's."""
-    removed = []
+    removed, dropped = [], {}  # dropped: each .gitignore and the lines to take out of it
     for path in outputs:
         if path.is_symlink() or path.is_file():
             removed.append(str(path))
@@ -134,9 +134,12 @@ def remove(outputs: Iterable[Path], dry: bool = False) -> list[str]:
         if _ignored(path):
             ignore = path.parent / ".gitignore"
             removed.append(f"{ignore}: /{path.name}")
-            if not dry:
-                lines = [line for line in ignore.read_text().splitlines() if line != f"/{path.name}"]
-                write_text(ignore, "".join(f"{line}\n" for line in lines))
+            dropped.setdefault(ignore, set()).add(f"/{path.name}")
+    # Each .gitignore is written once: a second write in the same stage deleted the first one's
+    # temporary file, still waiting for the stage to commit, and the commit then failed.
+    for ignore, lines in dropped.items() if not dry else ():
+        kept = [line for line in ignore.read_text().splitlines() if line not in lines]
+        write_text(ignore, "".join(f"{line}\n" for line in kept))
     return removed
 
 
