@@ -125,7 +125,8 @@ def _ignored(path: Path) -> bool:
 def remove(outputs: Iterable[Path], dry: bool = False) -> list[str]:
     """Remove each of `outputs` that is a file (or a link) and its DVC .gitignore line; return what
     was (or, `dry`, would be) removed. A folder where an item's file belongs is somebody else's."""
-    removed, dropped = [], {}  # dropped: each .gitignore and the lines to take out of it
+    removed: list[str] = []
+    dropped: dict[Path, set[str]] = {}  # each .gitignore and the lines to take out of it
     for path in outputs:
         if path.is_symlink() or path.is_file():
             removed.append(str(path))
