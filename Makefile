@@ -41,7 +41,7 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check .
 
-# The full-MNIST experiment (experiments/full-mnist.yaml): about 8 minutes of training on 2 cores.
+# The full-MNIST experiment (experiments/full-mnist.yaml): about 5 minutes of training on 2 cores.
 full-mnist: install
 	$(BIN)/python -m tools.experiment full-mnist
 	$(BIN)/python -m tools.readme

@@ -23,8 +23,9 @@ from threadpoolctl import threadpool_limits
 
 from mlp import MLP, FitResult, TrainingDivergedError, evaluate, fit, make_optimizer, save_model
 from mlp.arrays import FloatArray, IntArray
-from mlp.augment import random_shifts
+from mlp.augment import elastic_distortions, random_shifts
 from mlp.optimizers import HYPERPARAMETERS
+from mlp.train import Augment
 from stages.common.mnist import IMAGE_SIDE, N_CLASSES
 from stages.common.output import open_output, write_csv, write_json
 from stages.common.params import architecture_settings, load_params
@@ -89,11 +90,28 @@ def train_model(
             step_size=settings["step_size"],
             gamma=settings["gamma"],
             eval_sets=eval_sets,
-            augment=random_shifts(IMAGE_SIDE, settings["shift_pixels"]) if settings["shift_pixels"] else None,
+            augment=augmenter(settings),
             select_best=VALIDATION if VALIDATION in eval_sets else None,
             on_epoch=on_epoch,
         )
     return model, result
+
+
+def augmenter(settings: Mapping[str, Any]) -> Augment | None:
+    """The training batches' augmentation `settings` ask for: shifts, then elastic distortions."""
+    steps = []
+    if settings["shift_pixels"]:
+        steps.append(random_shifts(IMAGE_SIDE, settings["shift_pixels"]))
+    if settings["elastic_alpha"] or settings["rotate_degrees"]:
+        steps.append(
+            elastic_distortions(
+                IMAGE_SIDE, settings["elastic_alpha"], settings["elastic_sigma"], settings["rotate_degrees"]
+            )
+        )
+    if len(steps) < 2:
+        return steps[0] if steps else None
+    shift, distort = steps
+    return lambda X, rng: distort(shift(X, rng), rng)
 
 
 @contextlib.contextmanager

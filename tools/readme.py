@@ -122,7 +122,8 @@ def full_mnist() -> str:
             f"{default['train_seconds']:.1f} s",
         ),
         row(
-            f"**this project, `full-mnist` ({hidden}, dropout, shifts)**",
+            f"**this project, `full-mnist` ({hidden}, dropout, shifts"
+            f"{', elastic distortions' if arch.get('elastic_alpha') else ''})**",
             run["accuracy"],
             run["n_parameters"],
             f"{run['train_seconds']:.0f} s",

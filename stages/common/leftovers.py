@@ -143,7 +143,9 @@ def remove(outputs: Iterable[Path], dry: bool = False) -> list[str]:
     was (or, `dry`, would be) removed. A folder where an item's file belongs is somebody else's,
     and so is a path whose folder lies outside the repository (the working directory) once links
     are resolved."""
-    removed, top = [], Path.cwd().resolve()
+    removed: list[str] = []
+    top = Path.cwd().resolve()
+    dropped: dict[Path, set[str]] = {}  # each .gitignore and the lines to take out of it
     for path in outputs:
         if not path.parent.resolve().is_relative_to(top):
             continue
@@ -154,9 +156,12 @@ def remove(outputs: Iterable[Path], dry: bool = False) -> list[str]:
         if _ignored(path):
             ignore = path.parent / ".gitignore"
             removed.append(f"{ignore}: /{path.name}")
-            if not dry:
-                lines = [line for line in ignore.read_text().splitlines() if line != f"/{path.name}"]
-                write_text(ignore, "".join(f"{line}\n" for line in lines))
+            dropped.setdefault(ignore, set()).add(f"/{path.name}")
+    # Each .gitignore is written once: a second write in the same stage deleted the first one's
+    # temporary file, still waiting for the stage to commit, and the commit then failed.
+    for ignore, lines in dropped.items() if not dry else ():
+        kept = [line for line in ignore.read_text().splitlines() if line not in lines]
+        write_text(ignore, "".join(f"{line}\n" for line in kept))
     return removed
 
 

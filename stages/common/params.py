@@ -95,6 +95,9 @@ TRAIN_SCHEMA: dict[str, Check] = {
     "init": choice(list(INITIALIZERS)),
     "threads": threads,
     "shift_pixels": integer(0, 8),
+    "elastic_alpha": number(0),
+    "elastic_sigma": number(0, math.inf, low_open=True),
+    "rotate_degrees": number(0, 90),
 }
 # Each optimizer's hyperparameters (momentum, Adam's betas, ...) are optional train keys, checked
 # by the optimizer itself (_hyperparameter_problem): adding one to mlp.OPTIMIZERS needs no edit here.

@@ -1,11 +1,12 @@
-"""Random-shift augmentation: correct shifts, edge filling, determinism."""
+"""Augmentation: random shifts (correct shifts, edge filling) and elastic distortions (identity at
+zero strength, rotation within its limit, blank and constant images kept); both deterministic."""
 
 import re
 
 import numpy as np
 import pytest
 
-from mlp.augment import random_shifts
+from mlp.augment import elastic_distortions, random_shifts
 
 
 def test_each_image_moves_by_at_most_max_shift():
@@ -70,3 +71,70 @@ def test_images_of_another_size_are_a_value_error(shape):
         ),
     ):
         random_shifts(28, 2)(np.zeros(shape, np.float32), np.random.default_rng(0))
+
+
+def test_elastic_distortions_at_zero_strength_change_nothing():
+    # alpha 0 and no rotation sample every pixel where it is (up to rounding at the last row and column).
+    images = np.random.default_rng(3).random((20, 784)).astype(np.float32)
+    same = elastic_distortions(28, alpha=0.0, sigma=4.0)(images, np.random.default_rng(0))
+    np.testing.assert_allclose(same, images, rtol=0, atol=1e-6)
+
+
+def test_elastic_distortions_keep_blank_and_constant_images_and_the_value_range():
+    # Bilinear interpolation mixes neighbours and the border repeats the edge: a blank or constant
+    # image stays exactly as it was, and no pixel leaves the range of the image's own values.
+    augment = elastic_distortions(28, alpha=34.0, sigma=4.0, max_degrees=15.0)
+    for value in (0.0, 0.3, -1.25):  # standardised pixels can be negative
+        constant = np.full((10, 784), value, dtype=np.float32)
+        assert np.array_equal(augment(constant, np.random.default_rng(0)), constant)
+    images = np.random.default_rng(4).random((10, 784)).astype(np.float32)
+    bent = augment(images, np.random.default_rng(1))
+    assert not np.allclose(bent, images)
+    assert bent.min() >= images.min() - 1e-6 and bent.max() <= images.max() + 1e-6
+
+
+def test_elastic_rotation_stays_within_max_degrees():
+    # One bright pixel 10 to the right of a 29x29 image's centre lands at an angle of at most
+    # max_degrees about the centre, and the angles drawn reach close to the limit.
+    images = np.zeros((300, 29 * 29))
+    images[:, 14 * 29 + 24] = 1
+    turned = elastic_distortions(29, alpha=0.0, sigma=4.0, max_degrees=20.0)(images, np.random.default_rng(2))
+    rows, cols = np.indices((29, 29)).reshape(2, -1) - 14
+    mass = turned.sum(axis=1)
+    angles = np.degrees(np.arctan2(turned @ rows / mass, turned @ cols / mass))
+    assert np.abs(angles).max() <= 20.5 and np.abs(angles).max() > 18
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_elastic_distortions_are_reproducible_and_keep_shape_and_dtype(dtype):
+    # The same Generator state gives the same images; the input is never modified.
+    images = np.random.default_rng(2).random((10, 784)).astype(dtype)
+    original = images.copy()
+    augment = elastic_distortions(28, alpha=34.0, sigma=4.0, max_degrees=10.0)
+    first = augment(images, np.random.default_rng(5))
+    assert first.shape == images.shape and first.dtype == dtype
+    assert np.array_equal(first, augment(images, np.random.default_rng(5)))
+    assert not np.array_equal(first, augment(images, np.random.default_rng(6)))
+    assert np.array_equal(images, original)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ((1, 34.0, 4.0), "side must be at least 2"),
+        ((28, -1.0, 4.0), "alpha must be a finite number >= 0, got -1.0"),
+        ((28, 34.0, 0.0), "sigma must be a positive finite number, got 0.0"),
+        ((28, 34.0, 4.0, float("nan")), "max_degrees must be a finite number >= 0, got nan"),
+        ((28, "34", 4.0), "alpha must be a number, got '34' (str)"),
+    ],
+)
+def test_impossible_distortions_are_rejected(arguments, message):
+    # Each argument is checked when the augmenter is built, with a message naming it.
+    with pytest.raises(ValueError, match=re.escape(message)):
+        elastic_distortions(*arguments)
+
+
+def test_elastic_distortions_of_images_of_another_size_are_a_value_error():
+    # Rows that are not side*side pixels name the augmenter and the batch's shape.
+    with pytest.raises(ValueError, match=re.escape("rows of 784 pixels, but got a batch of shape (5, 64)")):
+        elastic_distortions(28, 34.0, 4.0)(np.zeros((5, 64), np.float32), np.random.default_rng(0))

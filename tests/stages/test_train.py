@@ -6,13 +6,16 @@ import csv
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 import mlp
+from mlp.augment import elastic_distortions, random_shifts
 from stages import prepare
 from stages.common.mnist import load_mnist_split
 from stages.common.prepared import load_split
 from stages.common.progress import LiveHistory
+from stages.train import augmenter
 from tests.support.stages import (
     failing_stage,
     params_text,
@@ -86,8 +89,8 @@ def test_training_is_bit_reproducible(fresh):
 
 def test_validation_set_selects_the_epoch_and_augmentation_runs(tmp_path, monkeypatch):
     # With a validation split the history gains val columns and the kept epoch is the best on
-    # validation; shift augmentation trains without error.
-    params = tiny_params(shift_pixels=2, epochs=4)
+    # validation; shifts followed by elastic distortions train without error.
+    params = tiny_params(shift_pixels=2, elastic_alpha=20.0, rotate_degrees=5.0, epochs=4)
     params["prepare"]["validation_size"] = 60
     make_workspace(tmp_path, params)
     monkeypatch.chdir(tmp_path)
@@ -98,6 +101,20 @@ def test_validation_set_selects_the_epoch_and_augmentation_runs(tmp_path, monkey
     selected = json.loads((tmp_path / "reports/train/tiny-42.json").read_text())["selected_epoch"]
     assert val_accuracy[selected - 1] == max(val_accuracy)
     assert len(load_split("data/prepared", "val")[1]) == 60
+
+
+def test_augmenter_applies_shifts_then_distortions_and_nothing_when_off():
+    # Each augmentation key switches its step on; with both, the shifted batch is then distorted,
+    # every draw from the one Generator, so the result is reproducible.
+    off = {"shift_pixels": 0, "elastic_alpha": 0.0, "elastic_sigma": 4.0, "rotate_degrees": 0.0}
+    assert augmenter(off) is None
+    images = np.random.default_rng(0).random((8, 784)).astype(np.float32)
+    both = augmenter(off | {"shift_pixels": 2, "elastic_alpha": 34.0})
+    rng = np.random.default_rng(1)
+    expected = elastic_distortions(28, 34.0, 4.0)(random_shifts(28, 2)(images, rng), rng)
+    assert np.array_equal(both(images, np.random.default_rng(1)), expected)
+    rotated = augmenter(off | {"rotate_degrees": 10.0})(images, np.random.default_rng(1))
+    assert np.array_equal(rotated, elastic_distortions(28, 0.0, 4.0, 10.0)(images, np.random.default_rng(1)))
 
 
 def test_a_stale_validation_file_is_not_used(fresh):

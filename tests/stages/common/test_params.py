@@ -77,6 +77,18 @@ def test_unreadable_params_file(tmp_path, text, message):
         ),
         (lambda p: p["train"].update(weight_decay=-0.1), "train.weight_decay: must be a finite number"),
         (lambda p: p["train"].update(dropout=1.0), "train.dropout: must be a finite number"),
+        (
+            lambda p: p["train"].update(elastic_alpha=-1.0),
+            "train.elastic_alpha: must be a finite number in [0",
+        ),
+        (
+            lambda p: p["train"].update(elastic_sigma=0),
+            "train.elastic_sigma: must be a finite number in (0, inf)",
+        ),
+        (
+            lambda p: p["train"].update(rotate_degrees=180),
+            "train.rotate_degrees: must be a finite number in [0, 90]",
+        ),
         (lambda p: p["prepare"].update(test_fraction=1.0), "prepare.test_fraction: must be a finite number"),
         (lambda p: p["prepare"].update(test_fraction=0), "prepare.test_fraction: must be a finite number"),
         (lambda p: p["prepare"].update(subset=70000), "prepare.subset: must be at least 1 and at most 60000"),
