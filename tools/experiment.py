@@ -28,6 +28,7 @@ from stages.common.output import write_json
 from stages.common.params import ParamsError, read_yaml, validate
 from stages.common.params_core import SAFE_NAME
 from stages.common.runner import StageError
+from tools.dvc_repo import DVC
 from tools.machine import machine_facts
 
 REPLACED_WHOLE = ("architectures",)
@@ -102,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.dry:
         return
     started, machine = time.time(), machine_facts()
-    if subprocess.run(command, check=False).returncode != 0:
+    if subprocess.run([*DVC, *command[1:]], check=False).returncode != 0:  # no `dvc` on PATH needed
         raise StageError(f"`dvc exp run -n {args.name}` failed (its output is above)")
     if not args.temp:  # a --temp run leaves its results in DVC's experiment ref only
         path = RESULTS / f"{args.name}.json"
