@@ -25,7 +25,7 @@ from mlp.reading import UnreadableFileError, read_bytes, read_json
 from stages.common.mnist import N_CLASSES, N_FEATURES
 from stages.common.params import architecture_settings, load_params
 from stages.common.prepared import TEST, TRAIN, check_made_with, load_split
-from stages.common.records import HISTORY_COLUMNS, PREDICTION_COLUMNS
+from stages.common.records import HISTORY_COLUMNS, PREDICTION_COLUMNS, RUN, run_pattern
 from stages.common.runner import StageError, rebuild_hint
 from stages.report.markup import Image
 
@@ -39,7 +39,6 @@ KINDS = {
     "predictions": "evaluate",
     "classification": "evaluate",
 }
-RUN = "{run}"  # the placeholder for ARCH-SEED in a path pattern
 METRICS_NUMBERS = ("accuracy", "accuracy_low", "accuracy_high", "loss")
 PER_CLASS_KEYS = {"precision", "recall", "f1", "support"}
 TRAIN_NUMBERS = ("n_parameters", "selected_epoch", "train_seconds")
@@ -281,13 +280,7 @@ class Inputs:
 
 def load_inputs(args: argparse.Namespace) -> Inputs:
     """Everything the options of `add_arguments` name, checked, for params.yaml's runs."""
-    patterns = {kind: getattr(args, kind) for kind in KINDS}
-    for kind, pattern in patterns.items():
-        if RUN not in pattern:  # every run would read the same file, and tie with the others
-            raise StageError(
-                f"--{kind} {pattern}: the path has no {RUN}, so every run would read this one file; "
-                f"write {RUN} where the run's name (ARCH-SEED) goes, as dvc.yaml's report command does"
-            )
+    patterns = {kind: run_pattern(kind, getattr(args, kind)) for kind in KINDS}
     params = load_params()
     check_present(patterns, list(params["architectures"]), params["seeds"])
     check_made_with(args.prepared, params["prepare"])
