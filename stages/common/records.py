@@ -13,6 +13,9 @@ RUN = "{run}"  # the placeholder for ARCH-SEED in a path pattern
 HISTORY_COLUMNS = ("epoch", "loss", "train_loss", "test_loss", "train_accuracy", "test_accuracy")
 # Per test image, in the prepared order: the true class, the predicted class and its probability.
 PREDICTION_COLUMNS = ("actual", "predicted", "probability")
+# The longest field these tables hold: a column name, or a float as Python writes it (at most 24
+# characters, -1.2345678901234567e-308). A reader refuses longer ones (csv's own limit is 128 KiB).
+MAX_FIELD_CHARS = 64
 
 
 def run_pattern(option: str, pattern: str) -> str:
