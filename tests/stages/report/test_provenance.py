@@ -15,7 +15,7 @@ def _git(root, *args):
 
 def test_changed_params_are_named_key_by_key():
     before = "train:\n  epochs: 100\n  batch_size: 32\nseeds:\n- 42\n"
-    after = "train:\n  epochs: 5\n  batch_size: 32\nseeds:\n- 42\n- 43\n"
+    after = {"train": {"epochs": 5, "batch_size": 32}, "seeds": [42, 43]}
     assert changed_params(before, after) == ["seeds", "train.epochs"]
 
 
