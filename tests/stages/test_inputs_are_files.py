@@ -51,7 +51,7 @@ CASES = [
     # params.yaml, read by every stage but fetch, and what check reads of DVC's record.
     ("prepare", "params.yaml", "fifo", f"params.yaml {FIFO}; it must be a readable UTF-8 text file (`git"),
     ("train", "params.yaml", "/dev/zero", f"params.yaml {DEVICE}; it must be a readable UTF-8 text file"),
-    ("publish", "params.yaml", "folder", "params.yaml is a folder, not a regular file; it must be a readable"),
+    ("publish", "params.yaml", "folder", "params.yaml is a folder, not a regular file; it must be"),
     ("report", "params.yaml", "oversized", "params.yaml is 4194305 bytes, over the 4194304-byte limit"),
     ("check", "dvc.lock", "fifo", f"dvc.lock {FIFO}; put back the file (`git checkout dvc.lock`"),
     ("check", "dvc.yaml", "fifo", f"dvc.yaml {FIFO}; put back the file (`git checkout dvc.yaml`"),
