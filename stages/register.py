@@ -27,6 +27,7 @@ from ruamel.yaml import YAML
 from mlp.reading import UnreadableFileError, read_bytes
 from stages.common.output import write_text
 from stages.common.params import load_params
+from stages.common.params_core import parse_yaml
 from stages.common.records import RUN, run_pattern
 from stages.common.runner import StageError, run_stage
 
@@ -72,11 +73,11 @@ def register(registry: Path, section: dict[str, Any], models: str) -> bool:
     fix = f"put back the committed one (git checkout {registry})"
     try:
         text = read_bytes(registry, MAX_REGISTRY_BYTES).decode("utf-8")
+        current = (parse_yaml(text) or {}).get("artifacts") or {}  # nested past the bound: refused
     except UnreadableFileError as error:
         raise StageError(f"{registry} {error}; {fix}") from None
     except UnicodeDecodeError as error:
         raise StageError(f"{registry} is not UTF-8 text ({error}); {fix}") from None
-    current = (YAML(typ="safe", pure=True).load(text) or {}).get("artifacts") or {}
     stale = owned(current, models)
     if stale == section:
         return False

@@ -86,7 +86,7 @@ def _committed_lock(text: bytes) -> Any:
     """HEAD's dvc.lock, parsed; one clear line when a commit holds a broken one."""
     try:
         return parse_yaml(text) or {}
-    except YAMLError as error:
+    except (YAMLError, UnreadableFileError) as error:
         raise StageError(
             f"the committed dvc.lock is not valid YAML ({getattr(error, 'problem', None) or error}); commit "
             "a fixed one (or `git checkout` a commit that has one) first; nothing was changed"

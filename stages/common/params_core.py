@@ -92,11 +92,16 @@ PREPARE_SCHEMA: dict[str, Check] = {
 
 
 def parse_yaml(text: str | bytes, yaml: YAML | None = None) -> Any:
-    """`yaml` (by default DVC's safe loader, pure Python) on `text`, refused past MAX_YAML_DEPTH
-    (a YAMLError): deeper nesting overflows the parser's stack."""
+    """`yaml` (by default DVC's safe loader, pure Python) on `text`; YAMLError when it is not YAML,
+    UnreadableFileError past MAX_YAML_DEPTH: deeper nesting overflows the parser's stack."""
     yaml = yaml or YAML(typ="safe", pure=True)  # ruamel's C loader knows no depth bound
     yaml.max_depth = MAX_YAML_DEPTH
-    return yaml.load(text)
+    try:
+        return yaml.load(text)
+    except MaxDepthExceededError:
+        raise UnreadableFileError(
+            f"nests YAML more than {MAX_YAML_DEPTH} levels deep, more than any file here needs"
+        ) from None
 
 
 def yaml_file(path: str | Path, yaml: YAML | None = None) -> Any:
@@ -115,19 +120,13 @@ def read_yaml(path: str | Path) -> Any:
         return yaml_file(path)
     except FileNotFoundError:
         raise ParamsError(f"{path} not found; run from the project root, where params.yaml lives") from None
-    except (OSError, UnreadableFileError) as error:
-        said = error if isinstance(error, UnreadableFileError) else f"cannot be read ({error})"
-        raise ParamsError(
-            f"{path} {said}; it must be a readable UTF-8 text file (`git checkout {path}` brings back "
-            "the committed one)"
-        ) from None
+    except OSError as error:
+        raise ParamsError(f"{path} cannot be read ({error}); it must be a readable UTF-8 text file") from None
+    except UnreadableFileError as error:
+        raise ParamsError(f"{path} {error}; `git checkout {path}` brings back the committed one") from None
     except DuplicateKeyError as error:
         where = f"line {error.problem_mark.line + 1}" if error.problem_mark else "somewhere"
         raise ParamsError(f"{path}: {error.problem} at {where}; keep one of them") from None
-    except MaxDepthExceededError:
-        raise ParamsError(
-            f"{path} nests more than {MAX_YAML_DEPTH} levels deep, which no valid file does"
-        ) from None
     except YAMLError as error:
         raise ParamsError(f"{path} is not valid YAML: {_first_lines(str(error))}") from None
 

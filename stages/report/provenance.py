@@ -15,6 +15,7 @@ from typing import Any
 
 from ruamel.yaml import YAMLError
 
+from mlp.reading import UnreadableFileError
 from stages.common.params_core import flatten, parse_yaml, read_yaml
 
 INPUTS = ("params.yaml", "mlp", "stages", "tools")  # what a run is made of, beside dvc.yaml's commands
@@ -33,7 +34,7 @@ def changed_params(committed: str, current: dict[str, Any]) -> list[str]:
     params (added or removed included); none named when the committed text is not YAML."""
     try:
         before, after = flatten(parse_yaml(committed) or {}), flatten(current or {})
-    except YAMLError:  # say only that params.yaml changed
+    except (YAMLError, UnreadableFileError):  # not YAML, or nested too deep: say only that it changed
         return []
     return sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
 

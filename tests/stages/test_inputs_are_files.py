@@ -49,20 +49,23 @@ CASES = [
     ),
     ("register", "dvc.yaml", "fifo", f"dvc.yaml {FIFO}; put back the committed one (git checkout dvc.yaml)"),
     # params.yaml, read by every stage but fetch, and what check reads of DVC's record.
-    ("prepare", "params.yaml", "fifo", f"params.yaml {FIFO}; it must be a readable UTF-8 text file (`git"),
-    ("train", "params.yaml", "/dev/zero", f"params.yaml {DEVICE}; it must be a readable UTF-8 text file"),
-    ("publish", "params.yaml", "folder", "params.yaml is a folder, not a regular file; it must be"),
+    ("prepare", "params.yaml", "fifo", f"params.yaml {FIFO}; `git checkout params.yaml` brings back the"),
+    ("train", "params.yaml", "/dev/zero", f"params.yaml {DEVICE}; `git checkout params.yaml` brings"),
+    ("publish", "params.yaml", "folder", "params.yaml is a folder, not a regular file; `git checkout"),
     ("report", "params.yaml", "oversized", "params.yaml is 4194305 bytes, over the 4194304-byte limit"),
     ("check", "dvc.lock", "fifo", f"dvc.lock {FIFO}; put back the file (`git checkout dvc.lock`"),
     ("check", "dvc.yaml", "fifo", f"dvc.yaml {FIFO}; put back the file (`git checkout dvc.yaml`"),
     ("check", "data/models/.gitignore", "fifo", f"data/models/.gitignore {FIFO}; remove it (`dvc repro`"),
+    # Nested deeper than any file here (was a RecursionError traceback).
+    ("check", "dvc.lock", "deep", "dvc.lock nests YAML more than 32 levels deep, more than any file here"),
+    ("register", "dvc.yaml", "deep", "dvc.yaml nests YAML more than 32 levels deep, more than any file"),
 ]
 
 
 @contextlib.contextmanager
 def standing(path: Path, kind: str):
-    """`kind` in place of the file at `path` for the block: a FIFO, /dev/zero (a link), a folder or
-    a file too large."""
+    """`kind` in place of the file at `path` for the block: a FIFO, /dev/zero (a link), a folder,
+    a file too large or YAML nested too deep."""
     path.unlink(missing_ok=True)
     if kind == "fifo":
         with fifo_at(path):
@@ -70,6 +73,8 @@ def standing(path: Path, kind: str):
         return
     if kind == "folder":
         path.mkdir()
+    elif kind == "deep":
+        path.write_text("stages: " + "[" * 100_000 + "]" * 100_000 + "\n")
     elif kind == "oversized":  # sparse: a byte over the bound for YAML files
         with path.open("wb") as handle:
             handle.truncate(MAX_YAML_BYTES + 1)

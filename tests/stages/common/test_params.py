@@ -41,7 +41,7 @@ def test_project_params_are_valid():
         ("- a\n- b\n", "must be a mapping"),
         ("prepare: [\n", "not valid YAML"),
         # Was a RecursionError traceback: nesting is bounded (YAML().max_depth), as for JSON.
-        ("train: " + "[" * 100_000 + "]" * 100_000, "nests more than 32 levels deep, which no valid file"),
+        ("train: " + "[" * 100_000 + "]" * 100_000, "nests YAML more than 32 levels deep"),
     ],
 )
 def test_unreadable_params_file(tmp_path, text, message):
