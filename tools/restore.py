@@ -10,7 +10,8 @@ what no committed item declares (`tools.prune`).
 Nothing uncommitted is lost: before changing anything it moves every file it would overwrite or
 remove (a params.yaml edit, an uncommitted run's results and models, a folder where a committed
 file belongs) into .dvc/tmp/restore/TIME/files/, keeps what was staged of them as a patch there,
-and its last line gives the one command that puts it all back. A folder of plain files, not
+and its last line gives the one command that puts it all back, and that the folder, which only
+the user removes (it is their work), can be deleted once not needed. A folder of plain files, not
 `git stash`: git's stash keeps the whole index, so `stash apply --index` fails whenever other
 files are staged; it relies on git's stat cache, which a same-second `-S` rewrite fools; and it
 keeps no git-ignored model. Moving costs no space on a full disk, and the files stay readable.
@@ -177,7 +178,12 @@ def restore() -> list[str]:
         }
         when = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         way_back = keep(committed, items, BACKUPS / when)
-        kept = f"kept what it replaced in {BACKUPS / when}; to put it back: `{way_back}`" if way_back else ""
+        kept = (
+            f"kept what it replaced in {BACKUPS / when}; to put it back: `{way_back}`; it stays until you "
+            f"delete it (`rm -r {BACKUPS / when}`) once you no longer need it"
+            if way_back
+            else ""
+        )
         try:
             return _put_back(repo, committed, keys) + ([kept] if kept else [])
         except EXPECTED_ERRORS as error:
