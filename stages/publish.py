@@ -21,9 +21,8 @@ import numpy as np
 from mlp import ModelFileError, load_classifier
 from stages.common.output import write_text
 from stages.common.params import load_params
+from stages.common.records import RUN, run_pattern
 from stages.common.runner import StageError, rebuild_hint, run_stage
-
-RUN = "{run}"
 
 
 def pad_models(architectures: Sequence[str], seed: int, models: str) -> list[dict[str, Any]]:
@@ -73,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     params = load_params(reads=lambda p: (list(p["architectures"]), p["seeds"]))
     architectures, seeds = list(params["architectures"]), params["seeds"]
-    models = pad_models(architectures, seeds[0], args.models)
+    models = pad_models(architectures, seeds[0], run_pattern("models", args.models))
     write_text(args.pad, f"window.PAD_MODELS = {json.dumps(models)};\n")
     print(f"publish: the drawing pad's weights ({len(models)} models) in {args.pad}")
 

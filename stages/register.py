@@ -27,9 +27,10 @@ from ruamel.yaml import YAML
 from mlp.reading import UnreadableFileError, read_bytes
 from stages.common.output import write_text
 from stages.common.params import load_params
+from stages.common.params_core import parse_yaml
+from stages.common.records import RUN, run_pattern
 from stages.common.runner import StageError, run_stage
 
-RUN = "{run}"
 MAX_REGISTRY_BYTES = 16 << 20  # dvc.yaml: a few kilobytes
 
 
@@ -72,11 +73,11 @@ def register(registry: Path, section: dict[str, Any], models: str) -> bool:
     fix = f"put back the committed one (git checkout {registry})"
     try:
         text = read_bytes(registry, MAX_REGISTRY_BYTES).decode("utf-8")
+        current = (parse_yaml(text) or {}).get("artifacts") or {}  # nested past the bound: refused
     except UnreadableFileError as error:
         raise StageError(f"{registry} {error}; {fix}") from None
     except UnicodeDecodeError as error:
         raise StageError(f"{registry} is not UTF-8 text ({error}); {fix}") from None
-    current = (YAML(typ="safe", pure=True).load(text) or {}).get("artifacts") or {}
     stale = owned(current, models)
     if stale == section:
         return False
@@ -103,10 +104,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--models", required=True, help=f"train's model files, with {RUN} for ARCH-SEED")
     parser.add_argument("--registry", type=Path, required=True, help="the dvc.yaml whose artifacts to write")
     args = parser.parse_args(argv)
+    models = run_pattern("models", args.models)
 
     params = load_params(reads=lambda p: (list(p["architectures"]), p["seeds"]))
     architectures, seeds = list(params["architectures"]), params["seeds"]
-    changed = register(args.registry, artifacts(architectures, seeds, args.models), args.models)
+    changed = register(args.registry, artifacts(architectures, seeds, models), models)
     print(
         f"register: {len(architectures) * len(seeds)} models declared as DVC artifacts in {args.registry}"
         f"{' (updated)' if changed else ' (as they were)'}"

@@ -24,10 +24,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mlp.reading import UnreadableFileError, read_json
 from stages.common.output import write_json
 from stages.common.params import ParamsError, read_yaml, validate
 from stages.common.params_core import SAFE_NAME
 from stages.common.runner import StageError
+from tools.dvc_repo import DVC
 from tools.machine import machine_facts
 
 REPLACED_WHOLE = ("architectures",)
@@ -40,7 +42,7 @@ def experiment_params(name: str, base: Path = Path("params.yaml")) -> dict[str, 
     a plain file name in experiments/ (`../params` is refused), and the file holds a mapping."""
     path = Path("experiments") / f"{name}.yaml"
     known = sorted(p.stem for p in Path("experiments").glob("*.yaml"))
-    if not SAFE_NAME.fullmatch(name) or not path.is_file():
+    if not SAFE_NAME.fullmatch(name) or not (path.exists() or path.is_symlink()):  # a FIFO: read_yaml says
         raise StageError(f"{path} not found; known experiments: {known}")
     changes = read_yaml(path)
     if not isinstance(changes, dict | None):
@@ -102,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.dry:
         return
     started, machine = time.time(), machine_facts()
-    if subprocess.run(command, check=False).returncode != 0:
+    if subprocess.run([*DVC, *command[1:]], check=False).returncode != 0:  # no `dvc` on PATH needed
         raise StageError(f"`dvc exp run -n {args.name}` failed (its output is above)")
     if not args.temp:  # a --temp run leaves its results in DVC's experiment ref only
         path = RESULTS / f"{args.name}.json"
@@ -116,7 +118,7 @@ def result(name: str, params: dict[str, Any], started: float, machine: dict[str,
         f"{arch}-{seed}": {
             key: value
             for folder in METRICS_FOLDERS
-            for key, value in json.loads((Path(folder) / f"{arch}-{seed}.json").read_text()).items()
+            for key, value in _metrics(Path(folder) / f"{arch}-{seed}.json")
         }
         for arch in params["architectures"]
         for seed in params["seeds"]
@@ -131,6 +133,20 @@ def result(name: str, params: dict[str, Any], started: float, machine: dict[str,
         "seconds": round(time.time() - started),
         "machine": machine,
     }
+
+
+def _metrics(path: Path) -> list[tuple[str, Any]]:
+    """The items of a metrics file the run wrote, read as a bounded regular JSON file (mlp.reading)."""
+    try:
+        metrics = read_json(path)
+    except (OSError, UnreadableFileError) as error:
+        said = f"cannot be read ({error.strerror})" if isinstance(error, OSError) else str(error)
+        raise StageError(f"{path} {said}; `dvc repro` writes it again, then run this again") from None
+    if not isinstance(metrics, dict):
+        raise StageError(
+            f"{path} holds a {type(metrics).__name__}, not an object; `dvc repro` writes it again"
+        )
+    return list(metrics.items())
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from ruamel.yaml import YAML
 
 from stages.common import leftovers
-from stages.common.leftovers import DVC_YAML, ITEM_KEY, KEY, LOCK, keys_ignored, read_lock
+from stages.common.leftovers import ITEM_KEY, KEY, LOCK, keys_ignored, read_lock
 from stages.common.output import open_output
 from stages.common.params import ParamsError, load_params
 from stages.common.progress import remove_stale
@@ -161,7 +161,7 @@ def prune(dry: bool = False, keys: Iterable[str] = ()) -> list[str]:
         yaml = YAML()  # round-trip: dvc.lock keeps its layout apart from the entries removed
         lock = read_lock(yaml)
         entries = lock.get("stages") or {}
-        dvc_yaml = YAML(typ="safe").load(DVC_YAML.read_text()) or {}
+        dvc_yaml = leftovers.read_pipeline()
         patterns = item_outputs(dvc_yaml)
         uncached = item_outputs(dvc_yaml, uncached_only=True)
         on_disk = keys_on_disk(uncached, keys_in_git() | set(keys)) | set(keys)

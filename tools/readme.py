@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlp.memory import n_parameters
-from mlp.reading import UnreadableFileError, read_json
+from mlp.reading import UnreadableFileError, read_bytes, read_json
 from stages.common.mnist import N_CLASSES, N_FEATURES
 from stages.common.output import write_text
 from stages.common.params import read_yaml
@@ -25,6 +25,7 @@ from stages.common.runner import StageError
 from stages.common.significance import holm, rank_sum_exact
 
 README = Path("README.md")
+MAX_README_BYTES = 1 << 20  # README.md: tens of kilobytes
 BLOCK = re.compile(r"(<!-- begin (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end (?P=name) -->)", re.DOTALL)
 
 
@@ -216,7 +217,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tools.readme", description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if README.md is not what its files give")
     args = parser.parse_args(argv)
-    text = README.read_text()
+    try:
+        text = read_bytes(README, MAX_README_BYTES).decode("utf-8")
+    except (OSError, UnreadableFileError, UnicodeDecodeError) as error:
+        raise StageError(
+            f"README.md cannot be read ({error}); `git checkout README.md` brings it back"
+        ) from None
     new = render(text)
     if args.check and new != text:
         raise StageError("README.md's generated blocks differ from their files; run `python -m tools.readme`")

@@ -10,7 +10,8 @@ what no committed item declares (`tools.prune`).
 Nothing uncommitted is lost: before changing anything it moves every file it would overwrite or
 remove (a params.yaml edit, an uncommitted run's results and models, a folder where a committed
 file belongs) into .dvc/tmp/restore/TIME/files/, keeps what was staged of them as a patch there,
-and its last line gives the one command that puts it all back. A folder of plain files, not
+and its last line gives the one command that puts it all back, and that the folder, which only
+the user removes (it is their work), can be deleted once not needed. A folder of plain files, not
 `git stash`: git's stash keeps the whole index, so `stash apply --index` fails whenever other
 files are staged; it relies on git's stat cache, which a same-second `-S` rewrite fools; and it
 keeps no git-ignored model. Moving costs no space on a full disk, and the files stay readable.
@@ -35,10 +36,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML, YAMLError
+from ruamel.yaml import YAMLError
 
+from mlp.reading import UnreadableFileError, read_bytes
 from stages.common import leftovers
 from stages.common.output import make_parent, write_bytes
+from stages.common.params_core import MAX_YAML_BYTES, parse_yaml
 from stages.common.runner import EXPECTED_ERRORS, StageError, describe
 from stages.register import models_pattern, owned, register
 from tools.dvc_repo import locked_repo
@@ -83,8 +86,8 @@ def missing_from_cache(lock: dict[str, Any], cache: Path) -> list[str]:
 def _committed_lock(text: bytes) -> Any:
     """HEAD's dvc.lock, parsed; one clear line when a commit holds a broken one."""
     try:
-        return YAML(typ="safe", pure=True).load(text) or {}
-    except YAMLError as error:
+        return parse_yaml(text) or {}
+    except (YAMLError, UnreadableFileError) as error:
         raise StageError(
             f"the committed dvc.lock is not valid YAML ({getattr(error, 'problem', None) or error}); commit "
             "a fixed one (or `git checkout` a commit that has one) first; nothing was changed"
@@ -94,13 +97,16 @@ def _committed_lock(text: bytes) -> Any:
 def recorded_keys() -> set[str]:
     """The item keys (ARCH-SEED) that the work tree's dvc.lock (read as text: it may hold merge
     conflict markers) and DVC's .gitignore lines name: the runs to remove once HEAD's are back."""
-    text = leftovers.LOCK.read_text(errors="replace") if leftovers.LOCK.is_file() else ""
+    try:  # a dvc.lock that is no regular file of bounded size names no run, and is set aside
+        text = read_bytes(leftovers.LOCK, MAX_YAML_BYTES).decode(errors="replace")
+    except (FileNotFoundError, UnreadableFileError):
+        text = ""
     ignored = leftovers.keys_ignored(path for paths in _patterns().values() for path in paths)
     return set(LOCK_ENTRY.findall(text)) | ignored
 
 
 def _patterns() -> dict[str, list[str]]:
-    return leftovers.item_outputs(YAML(typ="safe", pure=True).load(leftovers.DVC_YAML.read_text()) or {})
+    return leftovers.item_outputs(leftovers.read_pipeline())
 
 
 def keep(committed: dict[str, bytes], items: set[str], backup: Path) -> str | None:
@@ -126,7 +132,7 @@ def keep(committed: dict[str, bytes], items: set[str], backup: Path) -> str | No
         make_parent(backup / "files" / path)
         shutil.move(path, backup / "files" / path)
         moved.append(path)
-    if Path("dvc.yaml").read_bytes() != _run("git", "show", "HEAD:dvc.yaml"):  # its artifacts block
+    if read_bytes("dvc.yaml", MAX_YAML_BYTES) != _run("git", "show", "HEAD:dvc.yaml"):  # its artifacts
         make_parent(backup / "files" / "dvc.yaml")
         shutil.copy2("dvc.yaml", backup / "files" / "dvc.yaml")  # is rewritten in place
         moved.append("dvc.yaml")
@@ -172,7 +178,12 @@ def restore() -> list[str]:
         }
         when = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         way_back = keep(committed, items, BACKUPS / when)
-        kept = f"kept what it replaced in {BACKUPS / when}; to put it back: `{way_back}`" if way_back else ""
+        kept = (
+            f"kept what it replaced in {BACKUPS / when}; to put it back: `{way_back}`; it stays until you "
+            f"delete it (`rm -r {BACKUPS / when}`) once you no longer need it"
+            if way_back
+            else ""
+        )
         try:
             return _put_back(repo, committed, keys) + ([kept] if kept else [])
         except EXPECTED_ERRORS as error:
@@ -193,7 +204,7 @@ def _put_back(repo: Any, committed: dict[str, bytes], keys: set[str]) -> list[st
         if not os.path.isfile(path) or Path(path).read_bytes() != content:
             write_bytes(path, content)
             restored.append(f"restored {path}")
-    pipeline = YAML(typ="safe", pure=True).load(_run("git", "show", "HEAD:dvc.yaml"))
+    pipeline = parse_yaml(_run("git", "show", "HEAD:dvc.yaml"))
     models = models_pattern(pipeline)
     if register(Path("dvc.yaml"), owned(pipeline.get("artifacts") or {}, models), models):
         restored.append("restored the models' artifacts in dvc.yaml")

@@ -26,6 +26,7 @@ from typing import Any
 
 from stages.common.params_core import flatten
 from stages.common.runner import StageError
+from tools.dvc_repo import DVC
 
 WIDTH = 100
 # reports/metrics/ARCH-SEED.json: ARCH may hold letters, digits, `_` and `-` (`2layer`, `wide-2`);
@@ -178,7 +179,9 @@ def format_table(table: list[Row]) -> str:
 
 
 def _run(*command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, capture_output=True, text=True, check=False)
+    """Run `command`; `dvc` is the DVC beside this interpreter (none may be on PATH)."""
+    run = (*DVC, *command[1:]) if command[0] == "dvc" else command
+    return subprocess.run(run, capture_output=True, text=True, check=False)
 
 
 def experiment_baselines() -> list[str]:

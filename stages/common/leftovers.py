@@ -19,8 +19,9 @@ from typing import Any
 
 from ruamel.yaml import YAML, YAMLError
 
+from mlp.reading import UnreadableFileError, read_bytes
 from stages.common.output import open_output, write_text
-from stages.common.params_core import SAFE_NAME
+from stages.common.params_core import SAFE_NAME, yaml_file
 
 LOCK = Path("dvc.lock")
 DVC_YAML = Path("dvc.yaml")
@@ -28,6 +29,7 @@ KEY = "${key}"  # how dvc.yaml names a matrix item's outputs
 # A matrix item's key as DVC writes it: ARCH-SEED, an architecture name of params.yaml and a seed.
 ITEM_KEY = re.compile(rf"(?:{SAFE_NAME.pattern})-\d+")
 REFERENCE = re.compile(r"\$\{\s*([A-Za-z0-9_.]+)\s*\}")  # a matrix axis read from params: ${seeds}
+MAX_IGNORE_BYTES = 1 << 20  # an output folder's .gitignore: a line per output
 
 
 class LeftoverError(ValueError):
@@ -35,11 +37,11 @@ class LeftoverError(ValueError):
     dvc.lock cannot be read."""
 
 
-def read_lock(yaml: YAML, path: Path = LOCK) -> Any:
-    """dvc.lock as `yaml` loads it ({} when there is none); a file that is not YAML (a merge's
-    conflict markers) is a LeftoverError that says how to fix it."""
+def read_lock(yaml: YAML | None = None, path: Path = LOCK) -> Any:
+    """dvc.lock as `yaml` (by default the safe loader) loads it ({} when there is none); a file
+    that is not YAML (a merge's conflict markers) is a LeftoverError that says how to fix it."""
     try:
-        return (yaml.load(path.read_text()) if path.is_file() else None) or {}
+        return read_pipeline(path, yaml) if path.exists() or path.is_symlink() else {}
     except YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -48,6 +50,27 @@ def read_lock(yaml: YAML, path: Path = LOCK) -> Any:
             f"left conflict markers (<<<<<<<) in it, take one side (`git checkout --theirs {path}`) and "
             "run `dvc repro`"
         ) from None
+
+
+def read_pipeline(path: Path = DVC_YAML, yaml: YAML | None = None) -> Any:
+    """dvc.yaml (or dvc.lock) parsed with `yaml`, {} when empty; a file that is no regular file of
+    bounded size is a LeftoverError naming it (YAMLError and OSError pass through)."""
+    try:
+        return yaml_file(path, yaml) or {}
+    except UnreadableFileError as error:
+        raise LeftoverError(
+            f"{path} {error}; put back the file (`git checkout {path}` brings back the committed one)"
+        ) from None
+
+
+def ignore_lines(ignore: Path) -> list[str]:
+    """The lines of a .gitignore file ([] when there is none), read as a bounded regular file."""
+    if not (ignore.exists() or ignore.is_symlink()):
+        return []
+    try:
+        return read_bytes(ignore, MAX_IGNORE_BYTES).decode("utf-8", errors="replace").splitlines()
+    except UnreadableFileError as error:
+        raise LeftoverError(f"{ignore} {error}; remove it (`dvc repro` writes it again)") from None
 
 
 def item_outputs(dvc_yaml: dict[str, Any], uncached_only: bool = False) -> dict[str, list[str]]:
@@ -86,7 +109,7 @@ def keys_ignored(patterns: Iterable[str], root: Path = Path()) -> set[str]:
         before, after = name.split(KEY)
         named = re.compile(f"/{re.escape(before)}({ITEM_KEY.pattern}){re.escape(after)}")
         ignore = root / folder / ".gitignore"
-        for line in ignore.read_text().splitlines() if ignore.is_file() else []:
+        for line in ignore_lines(ignore):
             if found := named.fullmatch(line):
                 keys.add(found[1])
     return keys
@@ -135,7 +158,7 @@ def recorded(
 
 def _ignored(path: Path) -> bool:
     ignore = path.parent / ".gitignore"
-    return ignore.is_file() and f"/{path.name}" in ignore.read_text().splitlines()
+    return f"/{path.name}" in ignore_lines(ignore)
 
 
 def remove(outputs: Iterable[Path], dry: bool = False) -> list[str]:
@@ -160,7 +183,7 @@ def remove(outputs: Iterable[Path], dry: bool = False) -> list[str]:
     # Each .gitignore is written once: a second write in the same stage deleted the first one's
     # temporary file, still waiting for the stage to commit, and the commit then failed.
     for ignore, lines in dropped.items() if not dry else ():
-        kept = [line for line in ignore.read_text().splitlines() if line not in lines]
+        kept = [line for line in ignore_lines(ignore) if line not in lines]
         write_text(ignore, "".join(f"{line}\n" for line in kept))
     return removed
 
@@ -182,10 +205,10 @@ def drop_lock_entries(names: Iterable[str], lock_path: Path = LOCK) -> list[str]
 def remove_recorded(params: dict[str, Any]) -> list[str]:
     """In the repository's top folder: remove the dvc.lock entries, outputs and .gitignore lines
     that DVC recorded of matrix items that dvc.yaml no longer declares with `params`."""
-    if not DVC_YAML.is_file():
+    if not (DVC_YAML.exists() or DVC_YAML.is_symlink()):  # a FIFO there is refused, not skipped
         return []
-    dvc_yaml = YAML(typ="safe", pure=True).load(DVC_YAML.read_text()) or {}
-    lock = read_lock(YAML(typ="safe", pure=True))
+    dvc_yaml = read_pipeline()
+    lock = read_lock()
     stale = recorded(lock, declared_items(dvc_yaml, params), item_outputs(dvc_yaml))
     removed = drop_lock_entries(stale)
     return removed + remove(path for paths in stale.values() for path in paths)

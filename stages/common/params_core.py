@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.composer import MaxDepthExceededError
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import YAMLError
 
+from mlp.reading import UnreadableFileError, read_bytes
 from stages.common.mnist import N_TRAIN
 from stages.common.runner import check_before_commit
 
@@ -33,6 +35,8 @@ NUMERIC_STRING = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?\.(inf|
 _SHORT = reprlib.Repr()
 _SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict = 2, 4, 4
 _SHORT.maxstring = _SHORT.maxother = _SHORT.maxlong = 40
+MAX_YAML_BYTES = 4 << 20  # params.yaml is under a kilobyte, dvc.lock tens of kilobytes (0.3 s to parse)
+MAX_YAML_DEPTH = 32  # params.yaml nests 4 levels, dvc.yaml and dvc.lock 6
 
 
 class ParamsError(ValueError):
@@ -87,15 +91,39 @@ PREPARE_SCHEMA: dict[str, Check] = {
 }
 
 
+def parse_yaml(text: str | bytes, yaml: YAML | None = None) -> Any:
+    """`yaml` (by default DVC's safe loader, pure Python) on `text`; YAMLError when it is not YAML,
+    UnreadableFileError past MAX_YAML_DEPTH: deeper nesting overflows the parser's stack."""
+    yaml = yaml or YAML(typ="safe", pure=True)  # ruamel's C loader knows no depth bound
+    yaml.max_depth = MAX_YAML_DEPTH
+    try:
+        return yaml.load(text)
+    except MaxDepthExceededError:
+        raise UnreadableFileError(
+            f"nests YAML more than {MAX_YAML_DEPTH} levels deep, more than any file here needs"
+        ) from None
+
+
+def yaml_file(path: str | Path, yaml: YAML | None = None) -> Any:
+    """`parse_yaml` of regular UTF-8 file `path` of at most MAX_YAML_BYTES (mlp.reading): a FIFO
+    there blocks no one. Raises OSError, UnreadableFileError (also for non-UTF-8) or YAMLError."""
+    try:
+        return parse_yaml(read_bytes(path, MAX_YAML_BYTES).decode("utf-8"), yaml)
+    except UnicodeDecodeError as error:
+        raise UnreadableFileError(f"is not UTF-8 text ({error})") from None
+
+
 def read_yaml(path: str | Path) -> Any:
     """Parse a YAML file as DVC does (YAML 1.2, duplicate keys refused); ParamsError on any problem."""
     path = Path(path)
     try:
-        return YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+        return yaml_file(path)
     except FileNotFoundError:
         raise ParamsError(f"{path} not found; run from the project root, where params.yaml lives") from None
-    except (OSError, UnicodeDecodeError) as error:
+    except OSError as error:
         raise ParamsError(f"{path} cannot be read ({error}); it must be a readable UTF-8 text file") from None
+    except UnreadableFileError as error:
+        raise ParamsError(f"{path} {error}; `git checkout {path}` brings back the committed one") from None
     except DuplicateKeyError as error:
         where = f"line {error.problem_mark.line + 1}" if error.problem_mark else "somewhere"
         raise ParamsError(f"{path}: {error.problem} at {where}; keep one of them") from None

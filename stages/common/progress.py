@@ -7,13 +7,16 @@ from __future__ import annotations
 import contextlib
 import csv
 import fcntl
+import os
 import re
+import stat
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from mlp.reading import UnreadableFileError, file_kind, open_regular
 from stages.common.output import rounded
 
 # A live file is named after its train item: ARCH-SEED.csv.
@@ -88,12 +91,22 @@ class LiveHistory:
         """Sweep stale files beside it, open the file locked, empty, with its header."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale(self.path.parent)
-        handle = open(self.path, "a", encoding="utf-8", newline="")  # noqa: SIM115 (closed by close())
+        # O_RDWR | O_NONBLOCK: a FIFO put there opens at once and is refused, instead of waiting.
+        descriptor = os.open(
+            self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC, 0o666
+        )
+        handle = open(descriptor, "a", encoding="utf-8", newline="")  # noqa: SIM115 (closed by close())
         try:
+            if not stat.S_ISREG(kind := os.fstat(descriptor).st_mode):
+                raise OSError(f"it is {file_kind(kind)}, not a regular file; remove it")
+            os.set_blocking(descriptor, True)
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.close()
             raise OSError(f"another process is writing {self.path}") from None
+        except OSError:
+            handle.close()
+            raise
         self.handle = handle
         self.handle.truncate(0)
         writer = csv.DictWriter(self.handle, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
@@ -112,12 +125,13 @@ class LiveHistory:
 
 
 def remove_stale(folder: Path, dry: bool = False) -> list[Path]:
-    """Remove the live files in `folder` that no training holds (a killed run's, say); return them."""
+    """Remove the live files in `folder` that no training holds (a killed run's, say); return them.
+    Only regular files: opening a FIFO found there would wait for a writer (it is only locked, never read)."""
     removed = []
     for path in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
         if not LIVE_FILE.fullmatch(path.name):
             continue
-        with contextlib.suppress(OSError), open(path, "rb") as handle:
+        with contextlib.suppress(OSError, UnreadableFileError), open_regular(path, sys.maxsize) as handle:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError (an OSError): live
             removed.append(path)
             if not dry:

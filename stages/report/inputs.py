@@ -25,7 +25,7 @@ from mlp.reading import UnreadableFileError, read_bytes, read_json
 from stages.common.mnist import N_CLASSES, N_FEATURES
 from stages.common.params import architecture_settings, load_params
 from stages.common.prepared import TEST, TRAIN, check_made_with, load_split
-from stages.common.records import HISTORY_COLUMNS, PREDICTION_COLUMNS
+from stages.common.records import HISTORY_COLUMNS, MAX_FIELD_CHARS, PREDICTION_COLUMNS, RUN, run_pattern
 from stages.common.runner import StageError, rebuild_hint
 from stages.report.markup import Image
 
@@ -39,7 +39,6 @@ KINDS = {
     "predictions": "evaluate",
     "classification": "evaluate",
 }
-RUN = "{run}"  # the placeholder for ARCH-SEED in a path pattern
 METRICS_NUMBERS = ("accuracy", "accuracy_low", "accuracy_high", "loss")
 PER_CLASS_KEYS = {"precision", "recall", "f1", "support"}
 TRAIN_NUMBERS = ("n_parameters", "selected_epoch", "train_seconds")
@@ -207,12 +206,18 @@ def _read_text(source: Source) -> str:
 def _read_columns(source: Source, columns: tuple[str, ...]) -> dict[str, FloatArray]:
     """The named numeric columns of a CSV file with a header row."""
     text = _read_text(source)
+    limit = csv.field_size_limit(MAX_FIELD_CHARS)  # csv's bound is global: ours only for this read
     try:
         rows = list(csv.DictReader(io.StringIO(text, newline="")))
         table = {column: np.array([float(row[column]) for row in rows]) for column in columns}
-    # A missing column, a short row, a non-number; csv.Error: a field over csv's 128 KiB limit.
-    except (KeyError, TypeError, ValueError, csv.Error) as error:
+    except csv.Error as error:  # a field over our bound, or a stray quote
+        raise _broken(
+            source, f"is not a table of ours ({error}; no field of ours is over {MAX_FIELD_CHARS} characters)"
+        ) from None
+    except (KeyError, TypeError, ValueError) as error:  # a missing column, a short row, a non-number
         raise _broken(source, f"is not a table with columns {list(columns)} ({error!r})") from None
+    finally:
+        csv.field_size_limit(limit)
     if not rows:
         raise _broken(source, "holds no rows")
     return table
@@ -281,13 +286,7 @@ class Inputs:
 
 def load_inputs(args: argparse.Namespace) -> Inputs:
     """Everything the options of `add_arguments` name, checked, for params.yaml's runs."""
-    patterns = {kind: getattr(args, kind) for kind in KINDS}
-    for kind, pattern in patterns.items():
-        if RUN not in pattern:  # every run would read the same file, and tie with the others
-            raise StageError(
-                f"--{kind} {pattern}: the path has no {RUN}, so every run would read this one file; "
-                f"write {RUN} where the run's name (ARCH-SEED) goes, as dvc.yaml's report command does"
-            )
+    patterns = {kind: run_pattern(kind, getattr(args, kind)) for kind in KINDS}
     params = load_params()
     check_present(patterns, list(params["architectures"]), params["seeds"])
     check_made_with(args.prepared, params["prepare"])

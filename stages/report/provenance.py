@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-from pathlib import Path
+from typing import Any
 
-from ruamel.yaml import YAML
+from ruamel.yaml import YAMLError
 
-from stages.common.params_core import flatten
+from mlp.reading import UnreadableFileError
+from stages.common.params_core import flatten, parse_yaml, read_yaml
 
 INPUTS = ("params.yaml", "mlp", "stages", "tools")  # what a run is made of, beside dvc.yaml's commands
 
@@ -28,10 +29,13 @@ def _git(*args: str) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
-def changed_params(committed: str, current: str) -> list[str]:
-    """The dotted keys whose values differ between two params.yaml texts (added or removed included)."""
-    yaml = YAML(typ="safe", pure=True)
-    before, after = flatten(yaml.load(committed) or {}), flatten(yaml.load(current) or {})
+def changed_params(committed: str, current: dict[str, Any]) -> list[str]:
+    """The dotted keys whose values differ between a committed params.yaml text and the current
+    params (added or removed included); none named when the committed text is not YAML."""
+    try:
+        before, after = flatten(parse_yaml(committed) or {}), flatten(current or {})
+    except (YAMLError, UnreadableFileError):  # not YAML, or nested too deep: say only that it changed
+        return []
     return sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
 
 
@@ -54,11 +58,7 @@ def provenance() -> str:
     for path in changed:
         if path == "params.yaml":
             committed = _git("show", f"{commit}:params.yaml")
-            keys = (
-                changed_params(committed, Path(path).read_text(encoding="utf-8"))
-                if committed is not None
-                else []
-            )
+            keys = changed_params(committed, read_yaml(path)) if committed is not None else []
             described.append(f"params.yaml ({', '.join(keys)})" if keys else "params.yaml")
         else:
             described.append(path)

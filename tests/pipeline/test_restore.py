@@ -22,7 +22,11 @@ from tests.support.stages import params_text, tiny_params
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-WAY_BACK = re.compile(r"restore: kept what it replaced in (\S+); to put it back: `([^`]+)`")
+# Where it kept what it replaced, the way back, and that the folder is the user's to delete.
+WAY_BACK = re.compile(
+    r"restore: kept what it replaced in (\S+); to put it back: `([^`]+)`; it stays until you delete it "
+    r"\(`rm -r \1`\) once you no longer need it"
+)
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,13 @@ folder at its path gives one line naming it, never a stage blocked forever or a 
 from __future__ import annotations
 
 import contextlib
+import shutil
 from pathlib import Path
 
 import pytest
 
+from stages.common.params_core import MAX_YAML_BYTES
+from tests.support import PROJECT
 from tests.support.faults import fifo_at
 from tests.support.stages import failing_stage, snapshot
 
@@ -45,19 +48,36 @@ CASES = [
         "reports/classification/tiny-42.txt is a folder",
     ),
     ("register", "dvc.yaml", "fifo", f"dvc.yaml {FIFO}; put back the committed one (git checkout dvc.yaml)"),
+    # params.yaml, read by every stage but fetch, and what check reads of DVC's record.
+    ("prepare", "params.yaml", "fifo", f"params.yaml {FIFO}; `git checkout params.yaml` brings back the"),
+    ("train", "params.yaml", "/dev/zero", f"params.yaml {DEVICE}; `git checkout params.yaml` brings"),
+    ("publish", "params.yaml", "folder", "params.yaml is a folder, not a regular file; `git checkout"),
+    ("report", "params.yaml", "oversized", "params.yaml is 4194305 bytes, over the 4194304-byte limit"),
+    ("check", "dvc.lock", "fifo", f"dvc.lock {FIFO}; put back the file (`git checkout dvc.lock`"),
+    ("check", "dvc.yaml", "fifo", f"dvc.yaml {FIFO}; put back the file (`git checkout dvc.yaml`"),
+    ("check", "data/models/.gitignore", "fifo", f"data/models/.gitignore {FIFO}; remove it (`dvc repro`"),
+    # Nested deeper than any file here (was a RecursionError traceback).
+    ("check", "dvc.lock", "deep", "dvc.lock nests YAML more than 32 levels deep, more than any file here"),
+    ("register", "dvc.yaml", "deep", "dvc.yaml nests YAML more than 32 levels deep, more than any file"),
 ]
 
 
 @contextlib.contextmanager
 def standing(path: Path, kind: str):
-    """`kind` in place of the file at `path` for the block: a FIFO, /dev/zero (a link) or a folder."""
-    path.unlink(missing_ok=True)  # dvc.yaml is not in the workspace
+    """`kind` in place of the file at `path` for the block: a FIFO, /dev/zero (a link), a folder,
+    a file too large or YAML nested too deep."""
+    path.unlink(missing_ok=True)
     if kind == "fifo":
         with fifo_at(path):
             yield
         return
     if kind == "folder":
         path.mkdir()
+    elif kind == "deep":
+        path.write_text("stages: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    elif kind == "oversized":  # sparse: a byte over the bound for YAML files
+        with path.open("wb") as handle:
+            handle.truncate(MAX_YAML_BYTES + 1)
     else:
         path.symlink_to(kind)
     yield
@@ -69,6 +89,7 @@ def standing(path: Path, kind: str):
 def test_an_input_that_is_no_regular_file_is_named_in_one_line(
     workspace, capsys, stage, name, kind, expected
 ):
+    shutil.copy(PROJECT / "dvc.yaml", workspace / "dvc.yaml")  # check reads it, and dvc.lock beside it
     with standing(workspace / name, kind):
         before = snapshot(workspace)
         message = failing_stage(stage, capsys)

@@ -13,7 +13,8 @@ from stages.common.params import ParamsError
 from stages.common.runner import StageError
 from tests.support import PROJECT
 from tests.support import yaml12 as yaml
-from tools.experiment import experiment_params, main, overrides
+from tests.support.faults import fifo_at
+from tools.experiment import experiment_params, main, overrides, result
 
 
 @pytest.fixture
@@ -127,3 +128,17 @@ def test_only_a_plain_file_name_in_experiments_is_an_experiment(project, name):
     (project / "experiments/results/x.yaml").write_text("seeds: [1]\n")
     with pytest.raises(StageError, match="not found; known experiments"):
         experiment_params(name)
+
+
+def test_a_fifo_for_an_experiment_or_its_results_is_one_clear_error(project):
+    # Was "not found" beside a listed experiment, and a results file read waited for a writer.
+    fifo = r"is a FIFO \(named pipe\), not a regular file"
+    with fifo_at(project / "experiments/piped.yaml"), pytest.raises(ParamsError, match=f"piped.yaml {fifo}"):
+        experiment_params("piped")
+    (project / "reports/metrics").mkdir(parents=True)
+    params = {"architectures": {"tiny": {"hidden_sizes": [4]}}, "seeds": [1]}
+    with fifo_at(project / "reports/metrics/tiny-1.json"):
+        with pytest.raises(
+            StageError, match=f"reports/metrics/tiny-1.json {fifo}; `dvc repro` writes it again"
+        ):
+            result("x", params, 0.0, {})

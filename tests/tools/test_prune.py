@@ -7,6 +7,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import tools.prune
 from stages.common.runner import StageError
 from tests.support import PROJECT
 from tests.support import yaml12 as yaml
+from tests.support.faults import fifo_at
 from tests.support.stages import params_text, tiny_params
 from tools.prune import item_outputs, keys_ignored, keys_on_disk, prune, stale
 
@@ -391,3 +393,20 @@ def test_prune_runs_without_dvc_on_path_and_fails_in_one_line(tmp_path):
     done = subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, text=True, check=False)
     assert done.returncode == 1 and len(done.stderr.splitlines()) == 1, done.stderr
     assert done.stderr.startswith("prune: error: dvc.lock is not valid YAML")
+
+
+@pytest.mark.parametrize(
+    ("name", "fix"),
+    [
+        ("dvc.lock", "put back the file (`git checkout dvc.lock`"),
+        ("dvc.yaml", "put back the file (`git checkout dvc.yaml`"),
+        ("data/models/.gitignore", "remove it (`dvc repro` writes it again)"),
+    ],
+)
+def test_a_fifo_where_prune_reads_is_one_clear_error(workspace, name, fix):
+    # Was: prune waited forever for a writer (dvc.yaml, a .gitignore), or took dvc.lock for empty.
+    with fifo_at(Path(name)):
+        with pytest.raises(
+            ValueError, match=re.escape(f"{name} is a FIFO (named pipe), not a regular file; {fix}")
+        ):
+            prune()

@@ -287,13 +287,13 @@ def test_a_closed_pipe_ends_the_table_quietly(tmp_path):
     one = shown[1]["experiments"][0]
     shown[1]["experiments"] = [json.loads(json.dumps(one).replace('"seeds"', f'"s{i}"')) for i in range(3000)]
     (tmp_path / "shown.json").write_text(json.dumps(shown))
-    fake = tmp_path / "bin" / "dvc"  # prints the recorded JSON, as `dvc exp show --json` would
-    fake.parent.mkdir()
-    fake.write_text(
-        f"#!{sys.executable}\nimport sys\nsys.stdout.write(open({str(tmp_path / 'shown.json')!r}).read())\n"
-    )
-    fake.chmod(0o755)
-    env = os.environ | {"PATH": f"{fake.parent}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(PROJECT)}
+    # A `dvc` package ahead of the real one: `python -m dvc` prints the recorded JSON, as
+    # `dvc exp show --json` would (the table runs DVC through its own interpreter).
+    fake = tmp_path / "fake" / "dvc" / "__main__.py"
+    fake.parent.mkdir(parents=True)
+    (fake.parent / "__init__.py").write_text("")
+    fake.write_text(f"import sys\nsys.stdout.write(open({str(tmp_path / 'shown.json')!r}).read())\n")
+    env = os.environ | {"PYTHONPATH": f"{tmp_path / 'fake'}{os.pathsep}{PROJECT}"}
     done = subprocess.run(
         ["/bin/sh", "-c", f"'{sys.executable}' -m tools.table | head -1"],
         cwd=tmp_path,

@@ -40,6 +40,8 @@ def test_project_params_are_valid():
         ("", "must be a mapping"),
         ("- a\n- b\n", "must be a mapping"),
         ("prepare: [\n", "not valid YAML"),
+        # Was a RecursionError traceback: nesting is bounded (YAML().max_depth), as for JSON.
+        ("train: " + "[" * 100_000 + "]" * 100_000, "nests YAML more than 32 levels deep"),
     ],
 )
 def test_unreadable_params_file(tmp_path, text, message):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from stages.common.progress import LiveHistory, remove_stale
+from tests.support.faults import fifo_at
 
 PROC_IO = Path("/proc/self/io")
 
@@ -89,3 +90,22 @@ def test_a_new_training_sweeps_a_killed_run_s_file(tmp_path):
     with LiveHistory(live / "tiny-42.csv") as history:
         history({"epoch": 1})
         assert [path.name for path in live.iterdir()] == ["tiny-42.csv"]
+
+
+def test_a_fifo_in_live_is_neither_waited_for_nor_swept(tmp_path, capsys):
+    # Was: opening a FIFO at the run's own live file waited for a reader forever (the training
+    # with it), and the sweep opened a FIFO beside it to lock it and waited for a writer.
+    live = tmp_path / "live"
+    live.mkdir()
+    with fifo_at(live / "deep-42.csv"), fifo_at(live / "tiny-42.csv"):
+        with LiveHistory(live / "tiny-42.csv") as history:
+            history({"epoch": 1})
+            history({"epoch": 2})
+        assert capsys.readouterr().err == (
+            f"note: live progress not written to {live / 'tiny-42.csv'} (it is a FIFO (named pipe), not a "
+            "regular file; remove it)\n"
+        )
+        assert remove_stale(live) == [] and {path.name for path in live.iterdir()} == {
+            "deep-42.csv",
+            "tiny-42.csv",
+        }

@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 
+import pytest
+
+from stages.common.params import ParamsError
 from stages.report.provenance import changed_params, provenance
 from tests.support.dvc import GIT_IDENTITY
+from tests.support.faults import fifo_at
 
 
 def _git(root, *args):
@@ -15,7 +19,7 @@ def _git(root, *args):
 
 def test_changed_params_are_named_key_by_key():
     before = "train:\n  epochs: 100\n  batch_size: 32\nseeds:\n- 42\n"
-    after = "train:\n  epochs: 5\n  batch_size: 32\nseeds:\n- 42\n- 43\n"
+    after = {"train": {"epochs": 5, "batch_size": 32}, "seeds": [42, 43]}
     assert changed_params(before, after) == ["seeds", "train.epochs"]
 
 
@@ -40,3 +44,15 @@ def test_the_page_names_the_commit_the_experiment_and_what_differs(tmp_path, mon
         f"Made by DVC experiment quick from commit {commit[:7]}; uncommitted changes to "
         "params.yaml (train.epochs), stages/train.py."
     )
+
+
+def test_a_params_file_that_became_a_fifo_is_named_not_waited_for(tmp_path, monkeypatch):
+    # The page's provenance re-reads params.yaml to name what changed: through the bounded reader.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DVC_EXP_BASELINE_REV", raising=False)
+    (tmp_path / "params.yaml").write_text("train:\n  epochs: 100\n")
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "add", "-A")
+    _git(tmp_path, "commit", "-q", "-m", "x")
+    with fifo_at(tmp_path / "params.yaml"), pytest.raises(ParamsError, match="params.yaml is a FIFO"):
+        provenance()

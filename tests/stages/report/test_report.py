@@ -234,10 +234,15 @@ def _deeply_nested_metrics(root: Path) -> None:
     (root / "reports/metrics/deep-42.json").write_text("[" * 100_000 + "]" * 100_000)
 
 
-def _history_field_over_128_kib(root: Path) -> None:
-    path = root / "reports/history/deep-42.csv"
-    header, first, *rest = path.read_text().splitlines()
-    path.write_text("\n".join([header, first + "9" * (129 << 10), *rest]) + "\n")
+def _history_field_of(length: int):
+    def damage(root: Path) -> None:
+        # The first epoch's number written long: 1.000... still reads as the float 1.
+        path = root / "reports/history/deep-42.csv"
+        header, first, *rest = path.read_text().splitlines()
+        first = "1." + "0" * (length - 2) + first[first.index(",") :]
+        path.write_text("\n".join([header, first, *rest]) + "\n")
+
+    return damage
 
 
 def _undecodable_classification(root: Path) -> None:
@@ -263,9 +268,11 @@ def _undecodable_classification(root: Path) -> None:
         (_nan_accuracy, "reports/metrics/deep-42.json holds NaN, which is not a number"),
         (_deeply_nested_metrics, "reports/metrics/deep-42.json nests JSON 100000 levels deep"),
         (
-            _history_field_over_128_kib,
-            "reports/history/deep-42.csv is not a table with columns ['epoch', 'loss', 'train_loss'",
+            _history_field_of(129 << 10),
+            "reports/history/deep-42.csv is not a table of ours (field larger than field limit (64); no "
+            "field of ours is over 64 characters)",
         ),
+        (_history_field_of(65), "reports/history/deep-42.csv is not a table of ours (field larger than"),
         (_undecodable_classification, "reports/classification/deep-42.txt is not UTF-8 text"),
     ],
     ids=[
@@ -282,6 +289,7 @@ def _undecodable_classification(root: Path) -> None:
         "nan",
         "deep-json",
         "history-field-128k",
+        "history-field-65",
         "classification-not-utf8",
     ],
 )
