@@ -41,6 +41,7 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # works without the editable install
 import mlp
 from benchmarks.results import save
+from benchmarks.train_throughput import matmul_epoch
 from stages.common.mnist import N_CLASSES, N_FEATURES, N_TRAIN
 from stages.common.params import ParamsError, architecture_settings
 from stages.common.runner import StageError
@@ -64,23 +65,11 @@ def batch_sizes(batch_size: int) -> list[int]:
     return [min(batch_size, N_SAMPLES - start) for start in range(0, N_SAMPLES, batch_size)]
 
 
-def matmul_seconds(layer_sizes: list[int], batch_size: int, rng: np.random.Generator) -> float:
-    """Wall time of one epoch's forward, dW and dX products alone, into preallocated arrays."""
-    weights = [
-        rng.standard_normal((fan_in, fan_out), dtype=np.float32) for fan_in, fan_out in _pairs(layer_sizes)
-    ]
-    grads = [np.empty_like(W) for W in weights]
-    # activations[i] is layer i's input (n, fan_in); the last entry is the logits (n, n_classes)
-    activations = [rng.random((batch_size, size), dtype=np.float32) for size in layer_sizes]
-    deltas = [np.empty_like(a) for a in activations]  # deltas[i + 1] is dZ of layer i
+def matmul_seconds(layer_sizes: list[int], batch_size: int) -> float:
+    """Wall time of one epoch's forward, dW and dX products alone (train_throughput's runner)."""
+    run = matmul_epoch(batch_size, layer_sizes)
     start = time.perf_counter()
-    for n in batch_sizes(batch_size):
-        for i, W in enumerate(weights):
-            np.matmul(activations[i][:n], W, out=activations[i + 1][:n])
-        for i in range(len(weights) - 1, -1, -1):
-            np.matmul(activations[i][:n].T, deltas[i + 1][:n], out=grads[i])
-            if i > 0:
-                np.matmul(deltas[i + 1][:n], weights[i].T, out=deltas[i][:n])
+    run()
     return time.perf_counter() - start
 
 
@@ -105,7 +94,7 @@ def measure(settings: dict[str, Any], repeats: int) -> dict[str, list[float]]:
     layer_sizes = [N_FEATURES, *settings["hidden_sizes"], N_CLASSES]
     timers = {
         "epoch": lambda: epoch_seconds(X, y, settings),
-        "matmul": lambda: matmul_seconds(layer_sizes, settings["batch_size"], np.random.default_rng(1)),
+        "matmul": lambda: matmul_seconds(layer_sizes, settings["batch_size"]),
         "optimizer": lambda: optimizer_seconds(layer_sizes, settings, np.random.default_rng(2)),
     }
     seconds: dict[str, list[float]] = {name: [] for name in timers}

@@ -168,16 +168,16 @@ def alternate(
     return seconds
 
 
-def matmul_epoch(batch_size: int) -> Callable[[], Any]:
+def matmul_epoch(batch_size: int, layer_sizes: list[int] = LAYER_SIZES) -> Callable[[], Any]:
     """One epoch's matrix products alone, on arrays made now (untimed) of finite random values:
     uninitialised memory could hold subnormals or NaNs, which slow some BLAS kernels down."""
     rng = np.random.default_rng(1)
-    pairs = list(zip(LAYER_SIZES[:-1], LAYER_SIZES[1:], strict=True))
+    pairs = list(zip(layer_sizes[:-1], layer_sizes[1:], strict=True))
     weights = [rng.standard_normal(pair, dtype=np.float32) for pair in pairs]
     grads = [np.empty_like(W) for W in weights]
     # activations[i] is layer i's input (batch, fan_in), the last the logits; deltas[i + 1] is dZ of layer i
-    activations = [rng.random((batch_size, size), dtype=np.float32) for size in LAYER_SIZES]
-    deltas = [rng.random((batch_size, size), dtype=np.float32) for size in LAYER_SIZES]
+    activations = [rng.random((batch_size, size), dtype=np.float32) for size in layer_sizes]
+    deltas = [rng.random((batch_size, size), dtype=np.float32) for size in layer_sizes]
     rows = [min(batch_size, N_SAMPLES - start) for start in range(0, N_SAMPLES, batch_size)]
 
     def run() -> None:
