@@ -14,6 +14,7 @@ API), never through a `dvc` on PATH, which is missing when the venv is not activ
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -39,7 +40,7 @@ def locked_repo() -> Iterator[Repo]:
     from dvc.exceptions import DvcException
     from dvc.lock import LockError
     from dvc.repo import Repo, lock_repo
-    from dvc.rwlock import rwlock
+    from dvc.rwlock import RWLockFileCorruptedError, RWLockFileFormatError, rwlock
 
     try:
         repo = Repo()
@@ -58,6 +59,13 @@ def locked_repo() -> Iterator[Repo]:
             raise StageError(
                 "a DVC command is running in this repository (it holds .dvc/tmp/lock or a path in "
                 ".dvc/tmp/rwlock); nothing was changed. Run this again when it has finished"
+            ) from None
+        except (RWLockFileCorruptedError, RWLockFileFormatError):
+            # A DVC command killed mid-write (a full disk) leaves it cut short; DVC keeps failing too.
+            raise StageError(
+                f"DVC's lock file {repo.tmp_dir}/rwlock is damaged (not the JSON DVC writes); nothing "
+                "was changed. When no DVC command is running, delete it "
+                f"(`rm {os.path.relpath(repo.tmp_dir)}/rwlock`) and run this again"
             ) from None
         _held.append(repo)
         try:

@@ -30,6 +30,7 @@ from stages.common.params import ParamsError, read_yaml, validate
 from stages.common.params_core import SAFE_NAME
 from stages.common.runner import StageError
 from tools.dvc_repo import DVC
+from tools.entry import run_tool
 from tools.machine import machine_facts
 
 REPLACED_WHOLE = ("architectures",)
@@ -150,7 +151,4 @@ def _metrics(path: Path) -> list[tuple[str, Any]]:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (StageError, ParamsError) as error:
-        raise SystemExit(f"experiment: error: {error}") from None
+    run_tool(main, "experiment")

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from stages.common.output import write_text
 from stages.common.runner import StageError
+from tools.entry import run_tool
 
 PAGE = Path(".dvc/plots_html/index.html")
 # Package -> (version, its minified browser build), in the order the page loads them. These
@@ -127,7 +128,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except StageError as error:
-        raise SystemExit(f"plots_page: error: {error}") from None
+    run_tool(main, "plots_page")

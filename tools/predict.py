@@ -31,6 +31,7 @@ from mlp.reading import UnreadableFileError, open_regular
 from stages.common.handwriting import Gray, NoDigitError, to_mnist
 from stages.common.mnist import IMAGE_SIDE
 from stages.common.params import ParamsError, read_yaml
+from tools.entry import run_tool
 
 FORMATS = {"PNG": (".png",), "JPEG": (".jpg", ".jpeg"), "BMP": (".bmp",), "GIF": (".gif",)}
 SUFFIXES = {suffix for suffixes in FORMATS.values() for suffix in suffixes}
@@ -235,4 +236,4 @@ class Output:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_tool(main, "predict")

@@ -39,9 +39,10 @@ from stages.common.leftovers import ITEM_KEY, KEY, LOCK, keys_ignored, read_lock
 from stages.common.output import open_output
 from stages.common.params import ParamsError, load_params
 from stages.common.progress import remove_stale
-from stages.common.runner import EXPECTED_ERRORS, StageError, describe
+from stages.common.runner import StageError
 from stages.train import LIVE
 from tools.dvc_repo import locked_repo
+from tools.entry import run_tool
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
@@ -197,7 +198,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except EXPECTED_ERRORS as error:  # a full disk, an unreadable dvc.lock: one line, no traceback
-        raise SystemExit(f"prune: error: {describe(error)}") from None
+    run_tool(main, "prune")

@@ -23,6 +23,7 @@ from stages.common.output import write_text
 from stages.common.params import read_yaml
 from stages.common.runner import StageError
 from stages.common.significance import holm, rank_sum_exact
+from tools.entry import run_tool
 
 README = Path("README.md")
 MAX_README_BYTES = 1 << 20  # README.md: tens of kilobytes
@@ -232,7 +233,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except StageError as error:
-        raise SystemExit(f"readme: error: {error}") from None
+    run_tool(main, "readme")

@@ -9,7 +9,8 @@ what no committed item declares (`tools.prune`).
 
 Nothing uncommitted is lost: before changing anything it moves every file it would overwrite or
 remove (a params.yaml edit, an uncommitted run's results and models, a folder where a committed
-file belongs) into .dvc/tmp/restore/TIME/files/, keeps what was staged of them as a patch there,
+file belongs, a FIFO or device inside an output, which DVC's hashing would wait on forever) into
+.dvc/tmp/restore/TIME/files/, keeps what was staged of them as a patch there,
 and its last line gives the one command that puts it all back, and that the folder, which only
 the user removes (it is their work), can be deleted once not needed. A folder of plain files, not
 `git stash`: git's stash keeps the whole index, so `stash apply --index` fails whenever other
@@ -31,6 +32,7 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,6 +47,7 @@ from stages.common.params_core import MAX_YAML_BYTES, parse_yaml
 from stages.common.runner import EXPECTED_ERRORS, StageError, describe
 from stages.register import models_pattern, owned, register
 from tools.dvc_repo import locked_repo
+from tools.entry import run_tool
 from tools.prune import keys_in_git, prune
 
 # What git keeps of a run: the params, the lock and the uncached outputs and .gitignore files.
@@ -83,6 +86,21 @@ def missing_from_cache(lock: dict[str, Any], cache: Path) -> list[str]:
     return missing
 
 
+def not_regular(lock: dict[str, Any]) -> set[str]:
+    """The FIFOs, devices and sockets at or inside the outputs dvc.lock `lock` records: DVC's
+    hashing opens them and waits forever (`dvc checkout` hangs), so restore moves them aside."""
+    found = set()
+    for stage in (lock.get("stages") or {}).values():
+        for out in stage.get("outs") or []:
+            top = Path(out["path"])
+            inside = top.rglob("*") if top.is_dir() and not top.is_symlink() else []
+            for path in [top, *inside]:
+                mode = path.lstat().st_mode if (path.exists() or path.is_symlink()) else None
+                if mode is not None and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+                    found.add(path.as_posix())
+    return found
+
+
 def _committed_lock(text: bytes) -> Any:
     """HEAD's dvc.lock, parsed; one clear line when a commit holds a broken one."""
     try:
@@ -114,7 +132,7 @@ def keep(committed: dict[str, bytes], items: set[str], backup: Path) -> str | No
     `committed` (HEAD's files under RECORD, path -> bytes) whose bytes differ, and of `items` (the
     paths of the recorded runs' items) those that are no HEAD's file and that are not HEAD's cached
     output either; save what was staged of them as `backup`/staged.patch and unstage it. Return
-    the command that brings all of it back, or None when there was nothing to keep."""
+    what `kept_note` says of it."""
     recorded = {
         out["path"]: str(out.get("md5"))
         for stage in (_committed_lock(committed.get("dvc.lock", b"")).get("stages") or {}).values()
@@ -138,15 +156,25 @@ def keep(committed: dict[str, bytes], items: set[str], backup: Path) -> str | No
         moved.append("dvc.yaml")
     staged = _run("git", "diff", "--cached", "--name-only", "-z", "--no-renames", "HEAD", "--", *RECORD)
     staged_paths = [path for path in staged.decode().split("\0") if path in committed or path in items]
-    way_back = []
     if staged_paths:
         write_bytes(
             backup / "staged.patch", _run("git", "diff", "--cached", "--binary", "HEAD", "--", *staged_paths)
         )
         _run("git", "reset", "-q", "HEAD", "--", *staged_paths)
-        way_back.append(f"git apply --cached {backup}/staged.patch")
-    way_back += [f"cp -a {backup}/files/. ."] if moved else []
-    return " && ".join(way_back) or None
+    return kept_note(backup)
+
+
+def kept_note(backup: Path) -> str | None:
+    """Where `backup` keeps what restore replaced and the one command that puts it back, or None
+    when it keeps nothing (also after an interruption part-way through `keep`)."""
+    way_back = [f"git apply --cached {backup}/staged.patch"] if (backup / "staged.patch").exists() else []
+    way_back += [f"cp -a {backup}/files/. ."] if (backup / "files").exists() else []
+    if not way_back:
+        return None
+    return (
+        f"kept what it replaced in {backup}; to put it back: `{' && '.join(way_back)}`; it stays until you "
+        f"delete it (`rm -r {backup}`) once you no longer need it"
+    )
 
 
 def restore() -> list[str]:
@@ -156,10 +184,8 @@ def restore() -> list[str]:
     that ran the pipeline again has other training times than the commit): `dvc pull` first."""
     os.chdir(_run("git", "rev-parse", "--show-toplevel").decode().strip())
     with locked_repo() as repo:
-        lost = missing_from_cache(
-            _committed_lock(_run("git", "show", "HEAD:dvc.lock")),
-            Path(repo.cache.local.path),
-        )
+        lock = _committed_lock(_run("git", "show", "HEAD:dvc.lock"))
+        lost = missing_from_cache(lock, Path(repo.cache.local.path))
         if lost:
             raise StageError(
                 f"the committed {', '.join(lost[:3])}{' …' if len(lost) > 3 else ''} are in no DVC cache "
@@ -175,19 +201,19 @@ def restore() -> list[str]:
             for paths in _patterns().values()
             for pattern in paths
             for item in _filled(pattern, keys | keys_in_git())
-        }
-        when = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-        way_back = keep(committed, items, BACKUPS / when)
-        kept = (
-            f"kept what it replaced in {BACKUPS / when}; to put it back: `{way_back}`; it stays until you "
-            f"delete it (`rm -r {BACKUPS / when}`) once you no longer need it"
-            if way_back
-            else ""
-        )
+        } | not_regular(lock)
+        backup = BACKUPS / datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         try:
-            return _put_back(repo, committed, keys) + ([kept] if kept else [])
+            keep(committed, items, backup)
+            restored = _put_back(repo, committed, keys)
         except EXPECTED_ERRORS as error:
+            kept = kept_note(backup)
             raise StageError(describe(error) + (f"; nothing is lost: {kept}" if kept else "")) from None
+        except BaseException as stop:  # Ctrl-C, SIGTERM: tools.entry says it, with this note
+            if kept := kept_note(backup):
+                stop.add_note(f"nothing is lost: {kept}")
+            raise
+        return restored + ([kept] if (kept := kept_note(backup)) else [])
 
 
 def _filled(pattern: str, keys: set[str]) -> list[str]:
@@ -224,7 +250,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except EXPECTED_ERRORS as error:
-        raise SystemExit(f"restore: error: {describe(error)}") from None
+    run_tool(main, "restore")

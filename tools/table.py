@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from typing import Any
 from stages.common.params_core import flatten
 from stages.common.runner import StageError
 from tools.dvc_repo import DVC
+from tools.entry import run_tool
 
 WIDTH = 100
 # reports/metrics/ARCH-SEED.json: ARCH may hold letters, digits, `_` and `-` (`2layer`, `wide-2`);
@@ -255,11 +255,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except StageError as error:
-        raise SystemExit(f"table: error: {error}") from None
-    except BrokenPipeError:
-        # The reader stopped (`| head -1`): say nothing, and let exit not flush into the closed pipe.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        raise SystemExit(1) from None
+    run_tool(main, "table")

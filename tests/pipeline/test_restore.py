@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -56,7 +57,9 @@ def _state(repo: Path) -> dict[str, bytes]:
     return state | {"git status": sh(repo, "git", "status", "--porcelain", "--untracked-files=all").encode()}
 
 
-def _restore(repo: Path, path: str = "/usr/bin:/bin") -> subprocess.CompletedProcess[str]:
+def _restore(
+    repo: Path, path: str = "/usr/bin:/bin", timeout: float | None = None
+) -> subprocess.CompletedProcess[str]:
     """`python -m tools.restore` with only `path` on PATH (by default not the venv's bin)."""
     return subprocess.run(
         [sys.executable, "-m", "tools.restore"],
@@ -65,6 +68,7 @@ def _restore(repo: Path, path: str = "/usr/bin:/bin") -> subprocess.CompletedPro
         capture_output=True,
         text=True,
         check=False,
+        timeout=timeout,
     )
 
 
@@ -125,3 +129,18 @@ def test_restore_on_a_full_disk_says_so_in_one_line_and_keeps_the_edit(clean, mo
     assert "\n" not in message and "No space left on device" in message and "nothing is lost" in message
     kept = re.search(r"kept what it replaced in (\S+);", message)
     assert kept and (clean / kept[1] / "files/params.yaml").read_bytes() == edited
+
+
+def test_a_fifo_inside_a_committed_output_folder_is_moved_aside_not_waited_on(clean):
+    # Was: `dvc checkout` hashed data/raw and waited forever for a writer to the FIFO.
+    committed = _state(clean)
+    os.mkfifo(clean / "data/raw/x")
+    try:
+        done = _restore(clean, timeout=120)
+        moved = not os.path.lexists(clean / "data/raw/x")
+    finally:  # else the teardown's `dvc checkout` waits on it
+        (clean / "data/raw/x").unlink(missing_ok=True)
+    assert done.returncode == 0, done.stderr
+    kept = WAY_BACK.search(done.stdout)
+    assert kept and stat.S_ISFIFO((clean / kept[1] / "files/data/raw/x").lstat().st_mode), done.stdout
+    assert moved and _state(clean) == committed

@@ -380,6 +380,22 @@ def test_prune_refuses_while_a_running_stage_holds_paths_in_dvc_s_rwlock(workspa
     assert "data/models/tiny-43.npz" in prune()
 
 
+@pytest.mark.parametrize("damaged", ['{"write": {', '{"write": []}'])
+def test_a_damaged_rwlock_is_one_clear_error_and_nothing_changes(workspace, damaged):
+    # Was: a JSONDecodeError / RWLockFileCorruptedError traceback (a DVC killed on a full disk
+    # leaves its rwlock cut short).
+    Path(".dvc/tmp/rwlock").write_text(damaged)
+    before = {
+        path: path.read_bytes() for path in Path().rglob("*") if path.is_file() and ".dvc" not in path.parts
+    }
+    with pytest.raises(StageError, match=r"rwlock is damaged .*delete it \(`rm \.dvc/tmp/rwlock`\)"):
+        prune()
+    after = {
+        path: path.read_bytes() for path in Path().rglob("*") if path.is_file() and ".dvc" not in path.parts
+    }
+    assert after == before
+
+
 def test_prune_runs_without_dvc_on_path_and_fails_in_one_line(tmp_path):
     # Defect: `dvc` called by name. Run as a user with the venv's bin not on PATH.
     Repo.init(root_dir=str(tmp_path), no_scm=True)
