@@ -43,7 +43,9 @@ def experiment_params(name: str, base: Path = Path("params.yaml")) -> dict[str, 
     a plain file name in experiments/ (`../params` is refused), and the file holds a mapping."""
     path = Path("experiments") / f"{name}.yaml"
     known = sorted(p.stem for p in Path("experiments").glob("*.yaml"))
-    if not SAFE_NAME.fullmatch(name) or not (path.exists() or path.is_symlink()):  # a FIFO: read_yaml says
+    if not SAFE_NAME.fullmatch(name):
+        raise StageError(f"{name!r} is no experiment name (a file in experiments/, less .yaml): {known}")
+    if not (path.exists() or path.is_symlink()):  # a FIFO: read_yaml says what it is
         raise StageError(f"{path} not found; known experiments: {known}")
     changes = read_yaml(path)
     if not isinstance(changes, dict | None):

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from ruamel.yaml import YAML
 
 from stages.common import leftovers
-from stages.common.leftovers import ITEM_KEY, KEY, LOCK, keys_ignored, read_lock
+from stages.common.leftovers import ITEM_KEY, KEY, LOCK, LOCK_ENTRY, keys_ignored, read_lock
 from stages.common.output import open_output
 from stages.common.params import ParamsError, load_params
 from stages.common.progress import remove_stale
@@ -77,7 +77,7 @@ def keys_in_git() -> set[str]:
         text=True,
         check=False,
     ).stdout
-    return {line.strip().rstrip(":").partition("@")[2] for line in found.splitlines()}
+    return {key for line in found.splitlines() for key in LOCK_ENTRY.findall(line)}
 
 
 def item_outputs(dvc_yaml: dict[str, Any], uncached_only: bool = False) -> dict[str, list[str]]:

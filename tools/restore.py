@@ -30,7 +30,6 @@ import argparse
 import datetime
 import hashlib
 import os
-import re
 import shutil
 import stat
 import subprocess
@@ -53,7 +52,6 @@ from tools.prune import keys_in_git, prune
 # What git keeps of a run: the params, the lock and the uncached outputs and .gitignore files.
 RECORD = ("params.yaml", "dvc.lock", "reports", "data")
 BACKUPS = Path(".dvc/tmp/restore")  # what restore replaced, one folder per run (git ignores .dvc/tmp)
-LOCK_ENTRY = re.compile(r"^  [A-Za-z_]+@(.+):$", re.MULTILINE)  # an item's entry in dvc.lock's text
 
 
 def _run(*command: str) -> bytes:
@@ -120,7 +118,7 @@ def recorded_keys() -> set[str]:
     except (FileNotFoundError, UnreadableFileError):
         text = ""
     ignored = leftovers.keys_ignored(path for paths in _patterns().values() for path in paths)
-    return set(LOCK_ENTRY.findall(text)) | ignored
+    return set(leftovers.LOCK_ENTRY.findall(text)) | ignored
 
 
 def _patterns() -> dict[str, list[str]]:

@@ -27,7 +27,12 @@ LOCK = Path("dvc.lock")
 DVC_YAML = Path("dvc.yaml")
 KEY = "${key}"  # how dvc.yaml names a matrix item's outputs
 # A matrix item's key as DVC writes it: ARCH-SEED, an architecture name of params.yaml and a seed.
+# SAFE_NAME, not check's stricter architecture names: runs of names check now refuses (2layer-42)
+# made before it did are still found and removed.
 ITEM_KEY = re.compile(rf"(?:{SAFE_NAME.pattern})-\d+")
+# An item's entry in dvc.lock's text (read as text: it may hold merge-conflict markers); the key
+# is ITEM_KEY's, so a crafted entry (`evaluate@../../x:`) names no path outside the repository.
+LOCK_ENTRY = re.compile(rf"^  [A-Za-z_]+@({ITEM_KEY.pattern}):$", re.MULTILINE)
 REFERENCE = re.compile(r"\$\{\s*([A-Za-z0-9_.]+)\s*\}")  # a matrix axis read from params: ${seeds}
 MAX_IGNORE_BYTES = 1 << 20  # an output folder's .gitignore: a line per output
 

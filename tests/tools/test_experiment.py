@@ -126,7 +126,7 @@ def test_an_experiment_file_that_is_not_a_mapping_is_one_clear_error(project, te
 def test_only_a_plain_file_name_in_experiments_is_an_experiment(project, name):
     # `tools.experiment ../params` would read params.yaml itself as an experiment.
     (project / "experiments/results/x.yaml").write_text("seeds: [1]\n")
-    with pytest.raises(StageError, match="not found; known experiments"):
+    with pytest.raises(StageError, match="is no experiment name"):
         experiment_params(name)
 
 
