@@ -128,16 +128,18 @@ def _patterns() -> dict[str, list[str]]:
 def keep(committed: dict[str, bytes], items: set[str], backup: Path) -> str | None:
     """Move into `backup`/files every file that restoring would overwrite or remove: those of
     `committed` (HEAD's files under RECORD, path -> bytes) whose bytes differ, and of `items` (the
-    paths of the recorded runs' items) those that are no HEAD's file and that are not HEAD's cached
-    output either; save what was staged of them as `backup`/staged.patch and unstage it. Return
-    what `kept_note` says of it."""
+    paths of the recorded runs' items) and of HEAD's cached output files (`dvc checkout` refuses
+    to overwrite an edited one) those that are neither HEAD's file nor HEAD's cached output; save
+    what was staged of them as `backup`/staged.patch and unstage it. Return what `kept_note` says
+    of it."""
     recorded = {
         out["path"]: str(out.get("md5"))
         for stage in (_committed_lock(committed.get("dvc.lock", b"")).get("stages") or {}).values()
         for out in stage.get("outs") or []
     }
+    cached_files = {path for path, md5 in recorded.items() if not md5.endswith(".dir")}  # not folders
     moved = []
-    for path in sorted(set(committed) | items):
+    for path in sorted(set(committed) | items | cached_files):
         here = Path(path)
         if not (here.exists() or here.is_symlink()):
             continue

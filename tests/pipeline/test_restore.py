@@ -144,3 +144,21 @@ def test_a_fifo_inside_a_committed_output_folder_is_moved_aside_not_waited_on(cl
     kept = WAY_BACK.search(done.stdout)
     assert kept and stat.S_ISFIFO((clean / kept[1] / "files/data/raw/x").lstat().st_mode), done.stdout
     assert moved and _state(clean) == committed
+
+
+def test_an_edited_cached_output_is_kept_and_restore_finishes(clean):
+    # Seen in a re-check: DVC's checkout refused to overwrite an edited reports/pad/models.js
+    # ("unsaved files ... use --force"), after restore had already put back params.yaml.
+    committed = _state(clean)
+    (clean / "params.yaml").write_text(params_text(tiny_params(epochs=7)))
+    with open(clean / "reports/pad/models.js", "a") as handle:
+        handle.write("// mine\n")
+    before = _state(clean)
+
+    done = _restore(clean)
+    assert done.returncode == 0, done.stderr
+    assert _state(clean) == committed
+    kept = WAY_BACK.search(done.stdout)
+    assert kept, done.stdout
+    sh(clean, "sh", "-c", kept[2])
+    assert _state(clean) == before
