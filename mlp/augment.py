@@ -43,11 +43,7 @@ def random_shifts(side: int, max_shift: int) -> Callable[[FloatArray, np.random.
     )
 
     def shift(X: FloatArray, rng: np.random.Generator) -> FloatArray:
-        if np.ndim(X) != 2 or np.shape(X)[1] != side * side:
-            raise ValueError(
-                f"random_shifts({side}, {max_shift}) shifts {side}x{side} images, rows of {side * side} "
-                f"pixels, but got a batch of shape {np.shape(X)}; build it with the side of your images"
-            )
+        _check_rows(X, side, f"random_shifts({side}, {max_shift}) shifts")
         n_samples = len(X)
         margin = ((0, 0), (max_shift, max_shift), (max_shift, max_shift))
         padded = np.pad(X.reshape(n_samples, side, side), margin, mode="edge")
@@ -88,11 +84,7 @@ def elastic_distortions(
     offsets = offsets.astype(np.float32)
 
     def distort(X: FloatArray, rng: np.random.Generator) -> FloatArray:
-        if np.ndim(X) != 2 or np.shape(X)[1] != side * side:
-            raise ValueError(
-                f"elastic_distortions({side}, ...) bends {side}x{side} images, rows of {side * side} "
-                f"pixels, but got a batch of shape {np.shape(X)}; build it with the side of your images"
-            )
+        _check_rows(X, side, f"elastic_distortions({side}, ...) bends")
         n_samples = len(X)
         angle = np.deg2rad(rng.uniform(-max_degrees, max_degrees, size=(n_samples, 1, 1))).astype(np.float32)
         # float32 throughout: float64 batched products of these small matrices cost several times more
@@ -122,3 +114,12 @@ def _bilinear(X: FloatArray, side: int, rows: FloatArray, cols: FloatArray) -> F
     upper = upper_left + right * (upper_right - upper_left)
     lower = lower_left + right * (lower_right - lower_left)
     return (upper + down * (lower - upper)).reshape(X.shape)
+
+
+def _check_rows(X: FloatArray, side: int, what: str) -> None:
+    """Refuse a batch that is not rows of side*side pixels, saying which augmenter (`what`) it was."""
+    if np.ndim(X) != 2 or np.shape(X)[1] != side * side:
+        raise ValueError(
+            f"{what} {side}x{side} images, rows of {side * side} pixels, but got a batch of shape "
+            f"{np.shape(X)}; build it with the side of your images"
+        )

@@ -19,7 +19,7 @@ import re
 import stat
 from typing import Any
 
-MAX_JSON_DEPTH = 32  # our JSON files nest 4 levels at most (a model header's metadata)
+MAX_DEPTH = 32  # nesting of JSON or YAML: a model header 4 levels, params.yaml 4, dvc.lock 6
 MAX_JSON_BYTES = 16 << 20  # our JSON files (metrics, settings) hold a few kilobytes
 NOT_FILES = (
     (stat.S_ISDIR, "a folder"),
@@ -68,14 +68,14 @@ def read_json(path: str | os.PathLike[str], max_bytes: int = MAX_JSON_BYTES) -> 
 
 
 def parse_json(data: bytes) -> Any:
-    """The value of UTF-8 JSON `data` nested at most MAX_JSON_DEPTH deep, with no NaN or infinity."""
+    """The value of UTF-8 JSON `data` nested at most MAX_DEPTH deep, with no NaN or infinity."""
     try:
         text = data.decode("utf-8")
         steps = (1 if bracket in "[{" else -1 for bracket in JSON_BRACKET.findall(JSON_STRING.sub("", text)))
         depth = max(itertools.accumulate(steps), default=0)
-        if depth > MAX_JSON_DEPTH:
+        if depth > MAX_DEPTH:
             raise UnreadableFileError(
-                f"nests JSON {depth} levels deep, more than the {MAX_JSON_DEPTH} any file here needs"
+                f"nests JSON {depth} levels deep, more than the {MAX_DEPTH} any file here needs"
             )
         return json.loads(text, parse_constant=_refuse_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:

@@ -24,7 +24,7 @@ from ruamel.yaml.composer import MaxDepthExceededError
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import YAMLError
 
-from mlp.reading import UnreadableFileError, read_bytes
+from mlp.reading import MAX_DEPTH, UnreadableFileError, read_bytes
 from stages.common.mnist import N_TRAIN
 from stages.common.runner import check_before_commit
 
@@ -36,7 +36,6 @@ _SHORT = reprlib.Repr()
 _SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict = 2, 4, 4
 _SHORT.maxstring = _SHORT.maxother = _SHORT.maxlong = 40
 MAX_YAML_BYTES = 4 << 20  # params.yaml is under a kilobyte, dvc.lock tens of kilobytes (0.3 s to parse)
-MAX_YAML_DEPTH = 32  # params.yaml nests 4 levels, dvc.yaml and dvc.lock 6
 
 
 class ParamsError(ValueError):
@@ -93,14 +92,14 @@ PREPARE_SCHEMA: dict[str, Check] = {
 
 def parse_yaml(text: str | bytes, yaml: YAML | None = None) -> Any:
     """`yaml` (by default DVC's safe loader, pure Python) on `text`; YAMLError when it is not YAML,
-    UnreadableFileError past MAX_YAML_DEPTH: deeper nesting overflows the parser's stack."""
+    UnreadableFileError past MAX_DEPTH: deeper nesting overflows the parser's stack."""
     yaml = yaml or YAML(typ="safe", pure=True)  # ruamel's C loader knows no depth bound
-    yaml.max_depth = MAX_YAML_DEPTH
+    yaml.max_depth = MAX_DEPTH
     try:
         return yaml.load(text)
     except MaxDepthExceededError:
         raise UnreadableFileError(
-            f"nests YAML more than {MAX_YAML_DEPTH} levels deep, more than any file here needs"
+            f"nests YAML more than {MAX_DEPTH} levels deep, more than any file here needs"
         ) from None
 
 

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from mlp import reading
-from mlp.reading import MAX_JSON_DEPTH, UnreadableFileError, open_regular, parse_json, read_bytes, read_json
+from mlp.reading import MAX_DEPTH, UnreadableFileError, open_regular, parse_json, read_bytes, read_json
 from tests.support.faults import fifo_at
 
 
@@ -88,7 +88,7 @@ def test_json_too_deep_or_with_what_is_no_number_is_refused(text, message):
 
 
 def test_json_within_the_depth_bound_is_read_and_brackets_in_strings_do_not_count(tmp_path):
-    deepest = "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH
+    deepest = "[" * MAX_DEPTH + "]" * MAX_DEPTH
     assert parse_json(deepest.encode()) is not None
     path = tmp_path / "brackets.json"
     path.write_text('{"text": "[[[[{{{{\\"[[[[" , "n": 1.5}')
