@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import json
 import os
 import shlex
+import statistics
 import subprocess
 import time
 from collections.abc import Sequence
@@ -29,6 +31,7 @@ from stages.common.output import write_json
 from stages.common.params import ParamsError, read_yaml, validate
 from stages.common.params_core import SAFE_NAME
 from stages.common.runner import StageError
+from stages.common.significance import holm, rank_sum_exact
 from tools.dvc_repo import DVC
 from tools.entry import run_tool
 from tools.machine import machine_facts
@@ -132,9 +135,29 @@ def result(name: str, params: dict[str, Any], started: float, machine: dict[str,
         "experiment": name,
         "params": params,
         "runs": runs,
+        **({"seeds": seed_statistics(params, runs)} if len(params["seeds"]) > 1 else {}),
         "started": when,
         "seconds": round(time.time() - started),
         "machine": machine,
+    }
+
+
+def seed_statistics(params: dict[str, Any], runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What the seeds say, recorded with the runs (the README prints it, never computes it): each
+    architecture's test accuracy over the seeds (mean, sample std, n), and each pair's exact
+    rank-sum test over the seeds, Holm-corrected."""
+    accuracies = {
+        arch: [runs[f"{arch}-{seed}"]["accuracy"] for seed in params["seeds"]]
+        for arch in params["architectures"]
+    }
+    pairs = list(itertools.combinations(accuracies, 2))
+    p_values = holm([rank_sum_exact(accuracies[a], accuracies[b]) for a, b in pairs])
+    return {
+        "accuracy": {
+            arch: {"mean": round(statistics.mean(v), 6), "std": round(statistics.stdev(v), 6), "n": len(v)}
+            for arch, v in accuracies.items()
+        },
+        "rank_sum_holm_p": {f"{a}–{b}": round(p, 6) for (a, b), p in zip(pairs, p_values, strict=True)},
     }
 
 

@@ -9,9 +9,7 @@ and a test runs it, so a new result can never leave a stale table behind.
 from __future__ import annotations
 
 import argparse
-import itertools
 import re
-import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,6 @@ from stages.common.mnist import N_CLASSES, N_FEATURES
 from stages.common.output import write_text
 from stages.common.params import read_yaml
 from stages.common.runner import StageError
-from stages.common.significance import holm, rank_sum_exact
 from tools.entry import run_tool
 
 README = Path("README.md")
@@ -83,20 +80,21 @@ def seed_study() -> str:
     archs = sorted(
         result["params"]["architectures"], key=lambda a: (a not in order, a in order and order.index(a))
     )
-    accuracies = {arch: [runs[f"{arch}-{s}"]["accuracy"] for s in seeds] for arch in archs}
+    summary = result["seeds"]
     others = ", ".join(map(str, seeds[1:]))
     lines = [
         f"| architecture | seed {seeds[0]} (95% interval) | seeds {others} | "
         f"mean ± std over {len(seeds)} seeds |",
         "| --- | ---: | ---: | ---: |",
     ]
-    for arch, values in accuracies.items():
-        rest = ", ".join(f"{v:.4f}" for v in values[1:])
-        spread = f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
-        lines.append(f"| {arch} | {_interval(runs[f'{arch}-{seeds[0]}'])} | {rest} | {spread} |")
-    pairs = list(itertools.combinations(accuracies, 2))
-    p_values = holm([rank_sum_exact(accuracies[a], accuracies[b]) for a, b in pairs])
-    tests = ", ".join(f"{a}–{b} p = {p:.3f}" for (a, b), p in zip(pairs, p_values, strict=True))
+    for arch in archs:
+        rest = ", ".join(f"{runs[f'{arch}-{s}']['accuracy']:.4f}" for s in seeds[1:])
+        spread = summary["accuracy"][arch]
+        lines.append(
+            f"| {arch} | {_interval(runs[f'{arch}-{seeds[0]}'])} | {rest} | "
+            f"{spread['mean']:.4f} ± {spread['std']:.4f} |"
+        )
+    tests = ", ".join(f"{pair} p = {p:.3f}" for pair, p in summary["rank_sum_holm_p"].items())
     return "\n".join(lines) + (
         f"\n\nExact rank-sum tests over the seeds, Holm-corrected: {tests}. The experiment {_took(result)}"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -14,7 +15,7 @@ from stages.common.runner import StageError
 from tests.support import PROJECT
 from tests.support import yaml12 as yaml
 from tests.support.faults import fifo_at
-from tools.experiment import experiment_params, main, overrides, result
+from tools.experiment import experiment_params, main, overrides, result, seed_statistics
 
 
 @pytest.fixture
@@ -110,6 +111,11 @@ def test_result_file_holds_params_each_runs_metrics_and_the_machine(project):
     written = result("seed-study", params, time.time() - 61, machine_facts())
     assert written["runs"]["tiny-2"] == {"accuracy": 0.5, "selected_epoch": 3, "train_seconds": 1.5}
     assert written["params"] == params and written["seconds"] >= 61
+    # What the seeds say is recorded with the runs, so the README prints it and computes nothing.
+    assert written["seeds"] == {
+        "accuracy": {"tiny": {"mean": 0.5, "std": 0.0, "n": 2}},
+        "rank_sum_holm_p": {},
+    }
     assert {"processor", "cores", "blas", "load_average_at_start", "load_average_at_end"} <= set(
         written["machine"]
     )
@@ -142,3 +148,8 @@ def test_a_fifo_for_an_experiment_or_its_results_is_one_clear_error(project):
             StageError, match=f"reports/metrics/tiny-1.json {fifo}; `dvc repro` writes it again"
         ):
             result("x", params, 0.0, {})
+
+
+def test_the_committed_seed_study_records_what_its_own_runs_say():
+    recorded = json.loads((PROJECT / "experiments/results/seed-study.json").read_text())
+    assert recorded["seeds"] == seed_statistics(recorded["params"], recorded["runs"])
